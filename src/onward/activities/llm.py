@@ -1,0 +1,103 @@
+"""Model-call activities: a decision per step and a guardrail check per message.
+
+They run on the dedicated llm task queue, whose workers cap concurrent calls. Errors
+are classified here, once: rate limits wait for the provider's Retry-After, transient
+errors back off, permanent ones are not retried and reach the user as a notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from onward.agent.activity_contracts import ACTIVITY_DECIDE, ACTIVITY_GUARDRAIL, DecideResult
+from onward.agent.messages import Usage
+from onward.exceptions import (
+    ERR_MODEL_PERMANENT,
+    ERR_MODEL_RATE_LIMITED,
+    ERR_MODEL_TRANSIENT,
+    MalformedModelOutput,
+    ModelPermanentError,
+    ModelRateLimited,
+    ModelTransientError,
+)
+from onward.models.base import GuardrailRequest, GuardrailResponse, Model, ModelRequest
+
+T = TypeVar("T")
+DeltaSink = Callable[[str, str], Awaitable[None]]
+"""Receives (conversation_id, text delta) for live streaming to clients."""
+
+
+async def _with_heartbeat(work: Awaitable[T]) -> T:
+    """Heartbeat while `work` runs so a dead worker is noticed within the heartbeat
+    timeout, not after the whole start-to-close timeout."""
+    timeout = activity.info().heartbeat_timeout
+    interval = max(0.2, (timeout.total_seconds() / 3) if timeout else 5.0)
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=interval)
+        if done:
+            return task.result()
+        activity.heartbeat()
+
+
+def _classify(exc: Exception) -> ApplicationError:
+    if isinstance(exc, ModelRateLimited):
+        delay = timedelta(seconds=exc.retry_after_s) if exc.retry_after_s else None
+        return ApplicationError(str(exc), type=ERR_MODEL_RATE_LIMITED, next_retry_delay=delay)
+    if isinstance(exc, ModelPermanentError):
+        return ApplicationError(str(exc), type=ERR_MODEL_PERMANENT, non_retryable=True)
+    if isinstance(exc, ModelTransientError | TimeoutError | ConnectionError):
+        return ApplicationError(str(exc) or type(exc).__name__, type=ERR_MODEL_TRANSIENT)
+    return ApplicationError(f"{type(exc).__name__}: {exc}", type=ERR_MODEL_TRANSIENT)
+
+
+class LlmActivities:
+    """Holds the model (built from settings in the worker, never from workflow input)."""
+
+    def __init__(self, model: Model, delta_sink: DeltaSink | None = None) -> None:
+        self.model = model
+        self.delta_sink = delta_sink
+
+    @activity.defn(name=ACTIVITY_DECIDE)
+    async def decide(self, request: ModelRequest) -> DecideResult:
+        sink = self.delta_sink
+
+        async def on_delta(text: str) -> None:
+            activity.heartbeat()
+            if sink is not None:
+                await sink(request.conversation_id, text)
+
+        try:
+            response = await _with_heartbeat(self.model.decide(request, on_delta))
+        except MalformedModelOutput as exc:
+            usage = getattr(exc, "usage", None)
+            return DecideResult(
+                malformed=str(exc),
+                usage=usage if isinstance(usage, Usage) else Usage(requests=1),
+                model_name=self.model.name,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _classify(exc) from exc
+        return DecideResult(
+            decision=response.decision, usage=response.usage, model_name=response.model_name
+        )
+
+    @activity.defn(name=ACTIVITY_GUARDRAIL)
+    async def guardrail(self, request: GuardrailRequest) -> GuardrailResponse:
+        try:
+            return await _with_heartbeat(self.model.check_guardrail(request))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _classify(exc) from exc
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.decide, self.guardrail]

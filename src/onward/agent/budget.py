@@ -1,0 +1,46 @@
+"""Budget arithmetic: pure functions over usage and limits."""
+
+from __future__ import annotations
+
+from onward.agent.contracts import Budget, RaiseBudget
+from onward.agent.messages import Usage
+
+
+def exhausted(usage: Usage, budget: Budget) -> str | None:
+    """A sentence saying which limit is reached, or None while within budget."""
+    if budget.max_tokens is not None and usage.total_tokens >= budget.max_tokens:
+        return f"token budget reached ({usage.total_tokens} of {budget.max_tokens} tokens)"
+    if budget.max_cost_usd is not None and usage.known_cost_usd >= budget.max_cost_usd:
+        return f"cost budget reached (${usage.known_cost_usd:.4f} of ${budget.max_cost_usd:.4f})"
+    return None
+
+
+def raise_refusal(budget: Budget, request: RaiseBudget) -> str | None:
+    """Why a raise is refused, or None. A raise must name a limit and not lower one."""
+    if request.max_tokens is None and request.max_cost_usd is None:
+        return "name a new `max_tokens` or `max_cost_usd`"
+    if (
+        request.max_tokens is not None
+        and budget.max_tokens is not None
+        and request.max_tokens < budget.max_tokens
+    ):
+        return f"`max_tokens` {request.max_tokens} is lower than the current {budget.max_tokens}"
+    if (
+        request.max_cost_usd is not None
+        and budget.max_cost_usd is not None
+        and request.max_cost_usd < budget.max_cost_usd
+    ):
+        return (
+            f"`max_cost_usd` {request.max_cost_usd} is lower than the current "
+            f"{budget.max_cost_usd}"
+        )
+    return None
+
+
+def raised(budget: Budget, request: RaiseBudget) -> Budget:
+    return Budget(
+        max_tokens=request.max_tokens if request.max_tokens is not None else budget.max_tokens,
+        max_cost_usd=(
+            request.max_cost_usd if request.max_cost_usd is not None else budget.max_cost_usd
+        ),
+    )

@@ -1,0 +1,166 @@
+"""Inputs and outputs of the conversation workflow: one model per update and query.
+
+These are the only shapes that cross the client/workflow boundary; the API, the CLI
+and tests build them, the workflow validates them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from onward.agent.messages import Message, Usage
+from onward.agent.specs import GoalSpec
+
+WORKFLOW_NAME = "ConversationWorkflow"
+UPDATE_SEND_MESSAGE = "send_message"
+UPDATE_DECIDE_APPROVAL = "decide_approval"
+UPDATE_END = "end"
+UPDATE_RAISE_BUDGET = "raise_budget"
+QUERY_STATE = "state"
+
+MessagePolicy = Literal["queue", "interrupt"]
+Status = Literal[
+    "waiting_for_user",
+    "thinking",
+    "retrying_model",
+    "running_tools",
+    "waiting_for_approval",
+    "budget_exhausted",
+    "ended",
+]
+
+
+class Budget(BaseModel):
+    """Per-conversation limits; `None` means unlimited."""
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+
+
+class ConversationOptions(BaseModel):
+    message_policy: MessagePolicy = "queue"
+    """`queue`: a message sent mid-turn waits. `interrupt`: it cancels the in-flight
+    model call and the agent plans again with it."""
+    budget: Budget = Field(default_factory=Budget)
+    approval_timeout_s: float = Field(default=24 * 3600, gt=0)
+    idle_timeout_s: float = Field(default=7 * 24 * 3600, gt=0)
+    turns_before_continue_as_new: int = Field(default=50, ge=1)
+    max_steps_per_turn: int = Field(default=12, ge=1)
+    max_repairs: int = Field(default=2, ge=0)
+    """How often a malformed model decision is sent back for repair within one step."""
+    llm_task_queue: str = "onward-llm"
+    model_timeout_s: float = Field(default=120, gt=0)
+    model_heartbeat_s: float = Field(default=15, gt=0)
+    model_max_attempts: int = Field(default=10, ge=1)
+
+
+class PendingApproval(BaseModel):
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+    args_hash: str
+    requested_at: datetime
+    deadline: datetime
+
+
+class ToolCallRecord(BaseModel):
+    """A tool call that ran, kept for compensation and the summary."""
+
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+    ok: bool
+    result: Any = None
+    compensated: bool = False
+
+
+class ConversationState(BaseModel):
+    """Everything a run carries over continue-as-new."""
+
+    conversation_id: str
+    owner: str
+    goal: GoalSpec
+    options: ConversationOptions
+    messages: list[Message] = Field(default_factory=list)
+    inbox: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    turns: int = 0
+    runs: int = 1
+    next_call_seq: int = 0
+    model_name: str | None = None
+    answer: str | None = None
+    ended: bool = False
+    end_reason: str | None = None
+
+
+class StartConversation(BaseModel):
+    """Workflow input. `carried` is set only by continue-as-new."""
+
+    conversation_id: str
+    owner: str = "local"
+    goal: GoalSpec
+    """Resolved by the starter from the goal registry, so history records it."""
+    options: ConversationOptions = Field(default_factory=ConversationOptions)
+    first_message: str | None = None
+    carried: ConversationState | None = None
+
+
+class SendMessage(BaseModel):
+    text: str = Field(min_length=1)
+
+
+class SendMessageResult(BaseModel):
+    index: int
+    """Position of the message in the transcript (or inbox order when queued)."""
+    queued: bool
+
+
+class DecideApproval(BaseModel):
+    call_id: str
+    decision: Literal["approve", "reject"]
+    args_hash: str
+    feedback: str | None = None
+
+
+class RaiseBudget(BaseModel):
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+
+
+class EndConversation(BaseModel):
+    reason: str = "ended by user"
+
+
+class StateQuery(BaseModel):
+    offset: int = Field(default=0, ge=0)
+
+
+class ConversationSnapshot(BaseModel):
+    conversation_id: str
+    owner: str
+    goal: str
+    status: Status
+    status_detail: str | None = None
+    pending_approvals: list[PendingApproval]
+    usage: Usage
+    budget: Budget
+    message_count: int
+    turns: int
+    runs: int
+    model_name: str | None
+    offset: int
+    messages: list[Message]
+    answer: str | None = None
+
+
+class ConversationResult(BaseModel):
+    conversation_id: str
+    answer: str | None
+    usage: Usage
+    tool_calls: list[ToolCallRecord]
+    message_count: int
+    end_reason: str

@@ -1,0 +1,54 @@
+"""Serializable descriptions of goals and tools, as recorded in workflow history.
+
+A conversation records the `GoalSpec` it started with, so replay and continue-as-new
+never depend on whatever code is deployed later.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ApprovalPolicy = Literal["auto", "confirm", "deny"]
+
+
+class RetrySpec(BaseModel):
+    max_attempts: int = Field(default=3, ge=0)
+    initial_interval_s: float = Field(default=1.0, gt=0)
+    backoff: float = Field(default=2.0, ge=1)
+    max_interval_s: float = Field(default=30.0, gt=0)
+
+
+class ToolSpec(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    """JSON schema of the arguments object."""
+    approval: ApprovalPolicy = "auto"
+    timeout_s: float = 30.0
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    compensation: str | None = None
+    """Name of the tool that undoes this one; it receives this call's args and result."""
+    task_queue: str | None = None
+    local: bool = False
+    """Run as a local activity: lower latency for short tools; needs no other queue."""
+
+
+class ExampleTurn(BaseModel):
+    user: str
+    assistant: str
+
+
+class GoalSpec(BaseModel):
+    name: str
+    description: str
+    instructions: str
+    tools: list[ToolSpec]
+    starter_prompt: str = ""
+    examples: list[ExampleTurn] = Field(default_factory=list)
+    saga: bool = False
+    """When a tool call fails, undo earlier calls that have a compensation, newest first."""
+
+    def tool(self, name: str) -> ToolSpec | None:
+        return next((t for t in self.tools if t.name == name), None)

@@ -1,0 +1,133 @@
+"""One settings class for every onward process (worker, API, CLI).
+
+Values come from `ONWARD_*` environment variables and a `.env` file in the working
+directory. Secrets are `SecretStr` so they never show up in logs, `onward doctor`
+output or workflow history: activities read them here, at run time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OFFLINE_MODEL = "offline"
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Every field is documented in the README table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ONWARD_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(
+        default=Path(".onward"), description="Embedded server database, ledger, payloads."
+    )
+
+    # Temporal: an address switches from the embedded dev server to an external cluster.
+    temporal_address: str | None = Field(
+        default=None, description="host:port of an external Temporal; unset = embedded."
+    )
+    temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    temporal_tls_cert: Path | None = Field(default=None, description="mTLS client cert.")
+    temporal_tls_key: Path | None = Field(default=None, description="mTLS client key.")
+    temporal_api_key: SecretStr | None = Field(default=None, description="Temporal Cloud key.")
+    embedded_host: str = Field(default="127.0.0.1", description="Embedded server bind IP.")
+    embedded_port: int = Field(default=7233, description="Embedded server gRPC port.")
+    embedded_ui_port: int = Field(default=8233, description="Embedded server Web UI port.")
+    temporal_ui_url: str | None = Field(
+        default=None, description="Web UI base URL for links; default from the embedded one."
+    )
+
+    task_queue: str = Field(default="onward", description="Workflow and tool task queue.")
+    llm_task_queue: str = Field(default="onward-llm", description="Model-call task queue.")
+    llm_concurrency: int = Field(default=8, ge=1, description="Model calls at once per worker.")
+    llm_requests_per_second: float | None = Field(
+        default=None, gt=0, description="Optional rate cap on the llm task queue."
+    )
+
+    api_host: str = Field(default="127.0.0.1", description="API bind address.")
+    api_port: int = Field(default=8000, description="API port.")
+
+    model: str = Field(
+        default=OFFLINE_MODEL,
+        description="`offline`, `openai:gpt-4o-mini`, `anthropic:…`, `google-gla:…`, `groq:…`.",
+    )
+    openai_api_key: SecretStr | None = Field(default=None, description="OpenAI key.")
+    openai_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL (Ollama, vLLM, LM Studio…)."
+    )
+    anthropic_api_key: SecretStr | None = Field(default=None, description="Anthropic key.")
+    google_api_key: SecretStr | None = Field(default=None, description="Google Gemini key.")
+    groq_api_key: SecretStr | None = Field(default=None, description="Groq key.")
+    model_timeout: timedelta = Field(
+        default=timedelta(minutes=2), description="Start-to-close timeout of a model call."
+    )
+    model_heartbeat_timeout: timedelta = Field(
+        default=timedelta(seconds=15), description="A silent model call is retried after this."
+    )
+
+    goal_modules: list[str] = Field(
+        default_factory=list, description="Extra modules that define goals (comma-separated)."
+    )
+    approval_timeout: timedelta = Field(
+        default=timedelta(hours=24), description="An undecided approval counts as rejected."
+    )
+    idle_timeout: timedelta = Field(
+        default=timedelta(days=7), description="A conversation with no input ends after this."
+    )
+    turns_before_continue_as_new: int = Field(
+        default=50, ge=1, description="Continue-as-new after this many turns."
+    )
+    max_steps_per_turn: int = Field(
+        default=12, ge=1, description="Model decisions allowed for one user message."
+    )
+    max_message_chars: int = Field(default=8000, ge=1, description="Longest accepted message.")
+    payload_threshold_bytes: int = Field(
+        default=128 * 1024, description="Payloads larger than this go to external storage."
+    )
+
+    # Bundled goals' real integrations: used only when configured.
+    stripe_api_key: SecretStr | None = Field(default=None, description="Stripe key for invoices.")
+    smtp_url: SecretStr | None = Field(
+        default=None, description="smtp://user:pass@host:port for support emails; unset = outbox."
+    )
+    purchase_fail_sku: str | None = Field(
+        default=None, description="Shipping fails for this SKU (saga demonstration)."
+    )
+
+    def masked(self) -> dict[str, Any]:
+        """Configuration as plain values, secrets replaced by `***`."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "***" if value.get_secret_value() else ""
+            else:
+                out[name] = str(value) if isinstance(value, Path | timedelta) else value
+        return out
+
+    @property
+    def embedded(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def target_address(self) -> str:
+        return self.temporal_address or f"{self.embedded_host}:{self.embedded_port}"
+
+    @property
+    def web_ui_url(self) -> str:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return f"http://{self.embedded_host}:{self.embedded_ui_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

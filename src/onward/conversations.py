@@ -1,0 +1,187 @@
+"""Client-side facade over conversation workflows, used by the API, CLI and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from onward.agent.contracts import (
+    QUERY_STATE,
+    UPDATE_DECIDE_APPROVAL,
+    UPDATE_END,
+    UPDATE_RAISE_BUDGET,
+    UPDATE_SEND_MESSAGE,
+    WORKFLOW_NAME,
+    ConversationOptions,
+    ConversationResult,
+    ConversationSnapshot,
+    DecideApproval,
+    EndConversation,
+    RaiseBudget,
+    SendMessage,
+    SendMessageResult,
+    StartConversation,
+    StateQuery,
+)
+from onward.config import Settings
+from onward.exceptions import InputRejected, OnwardError
+from onward.goals.registry import get_goal, load_goals
+
+
+class ConversationNotFound(OnwardError):
+    """No conversation with that id exists."""
+
+
+def default_options(settings: Settings) -> ConversationOptions:
+    return ConversationOptions(
+        approval_timeout_s=settings.approval_timeout.total_seconds(),
+        idle_timeout_s=settings.idle_timeout.total_seconds(),
+        turns_before_continue_as_new=settings.turns_before_continue_as_new,
+        max_steps_per_turn=settings.max_steps_per_turn,
+        llm_task_queue=settings.llm_task_queue,
+        model_timeout_s=settings.model_timeout.total_seconds(),
+        model_heartbeat_s=settings.model_heartbeat_timeout.total_seconds(),
+    )
+
+
+def _rejection(exc: WorkflowUpdateFailedError) -> InputRejected:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        return InputRejected(cause.message)
+    return InputRejected(str(cause or exc))
+
+
+class Conversations:
+    """Start conversations and talk to them. Conversation id = workflow id."""
+
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        load_goals(settings.goal_modules)
+
+    def _handle(self, conversation_id: str) -> WorkflowHandle[object, ConversationResult]:
+        return self.client.get_workflow_handle(conversation_id, result_type=ConversationResult)
+
+    async def start(
+        self,
+        goal: str,
+        *,
+        owner: str = "local",
+        first_message: str | None = None,
+        options: ConversationOptions | None = None,
+        conversation_id: str | None = None,
+    ) -> str:
+        """Start a conversation with `goal`; returns its id.
+
+        Raises:
+            UnknownGoalError: no such goal is registered.
+        """
+        spec = get_goal(goal).spec()
+        cid = conversation_id or f"conv-{uuid.uuid4().hex[:12]}"
+        await self.client.start_workflow(
+            WORKFLOW_NAME,
+            StartConversation(
+                conversation_id=cid,
+                owner=owner,
+                goal=spec,
+                options=options or default_options(self.settings),
+                first_message=first_message,
+            ),
+            id=cid,
+            task_queue=self.settings.task_queue,
+        )
+        return cid
+
+    async def _update(self, conversation_id: str, name: str, arg: object) -> object:
+        try:
+            return await self._handle(conversation_id).execute_update(name, arg)
+        except WorkflowUpdateFailedError as exc:
+            raise _rejection(exc) from exc
+        except RPCError as exc:
+            raise self._rpc(conversation_id, exc) from exc
+
+    def _rpc(self, conversation_id: str, exc: RPCError) -> Exception:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            if "not found" in exc.message.lower() and "update" not in exc.message.lower():
+                return ConversationNotFound(f"no conversation `{conversation_id}`")
+            return InputRejected("the conversation has ended")
+        return exc
+
+    async def send(self, conversation_id: str, text: str) -> SendMessageResult:
+        try:
+            return await self._handle(conversation_id).execute_update(
+                UPDATE_SEND_MESSAGE, SendMessage(text=text), result_type=SendMessageResult
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise _rejection(exc) from exc
+        except RPCError as exc:
+            raise self._rpc(conversation_id, exc) from exc
+
+    async def decide(
+        self,
+        conversation_id: str,
+        call_id: str,
+        decision: str,
+        args_hash: str,
+        feedback: str | None = None,
+    ) -> None:
+        await self._update(
+            conversation_id,
+            UPDATE_DECIDE_APPROVAL,
+            DecideApproval(
+                call_id=call_id,
+                decision=decision,  # type: ignore[arg-type]
+                args_hash=args_hash,
+                feedback=feedback,
+            ),
+        )
+
+    async def raise_budget(
+        self, conversation_id: str, max_tokens: int | None = None, max_cost_usd: float | None = None
+    ) -> None:
+        await self._update(
+            conversation_id,
+            UPDATE_RAISE_BUDGET,
+            RaiseBudget(max_tokens=max_tokens, max_cost_usd=max_cost_usd),
+        )
+
+    async def end(self, conversation_id: str, reason: str = "ended by user") -> None:
+        await self._update(conversation_id, UPDATE_END, EndConversation(reason=reason))
+
+    async def snapshot(self, conversation_id: str, offset: int = 0) -> ConversationSnapshot:
+        try:
+            return await self._handle(conversation_id).query(
+                QUERY_STATE, StateQuery(offset=offset), result_type=ConversationSnapshot
+            )
+        except RPCError as exc:
+            raise self._rpc(conversation_id, exc) from exc
+
+    async def result(self, conversation_id: str) -> ConversationResult:
+        return await self._handle(conversation_id).result()
+
+    async def wait_for(
+        self,
+        conversation_id: str,
+        predicate: Callable[[ConversationSnapshot], bool],
+        timeout_s: float = 30.0,
+        interval_s: float = 0.05,
+    ) -> ConversationSnapshot:
+        """Query until `predicate` holds; TimeoutError with the last state otherwise."""
+        deadline = time.monotonic() + timeout_s
+        snap = await self.snapshot(conversation_id)
+        while not predicate(snap):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"conversation {conversation_id} did not reach the expected state within "
+                    f"{timeout_s}s; last status {snap.status!r}, {snap.message_count} messages"
+                )
+            await asyncio.sleep(interval_s)
+            snap = await self.snapshot(conversation_id)
+        return snap
+

@@ -1,0 +1,95 @@
+"""Every error onward raises, in one place.
+
+Three families, as a caller needs to tell them apart:
+
+- `UserError`: a developer mistake (bad tool signature, unknown goal, wrong config).
+  Fix the code or the configuration; retrying does not help.
+- `OnwardRuntimeError`: something failed while running (model provider, tool, server).
+- Input refusals (`InputRejected` and subclasses): a request that the conversation
+  turns down with a reason, e.g. a stale approval. The conversation itself is fine.
+
+The `ApplicationError` type strings used across the activity/workflow boundary are
+defined once here, so both sides agree on them.
+"""
+
+from __future__ import annotations
+
+
+class OnwardError(Exception):
+    """Base class of every onward exception."""
+
+
+class UserError(OnwardError):
+    """A developer mistake: the message says what to change."""
+
+
+class UnknownGoalError(UserError):
+    """No goal is registered under the requested name."""
+
+
+class UnknownToolError(UserError):
+    """No tool is registered under the requested name."""
+
+
+class OnwardRuntimeError(OnwardError):
+    """A failure while running; may be transient."""
+
+
+class ServerStartError(OnwardRuntimeError):
+    """The embedded Temporal server did not come up."""
+
+
+class InputRejected(OnwardError):
+    """A conversation input was refused; `reason` is shown to the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ApplicationError `type` strings shared by activities and workflows.
+ERR_MODEL_PERMANENT = "ModelPermanentError"
+"""Auth, bad request, not found, content filter: retrying cannot help."""
+ERR_MODEL_RATE_LIMITED = "ModelRateLimited"
+"""429: retried after the provider's Retry-After."""
+ERR_MODEL_TRANSIENT = "ModelTransientError"
+"""5xx, connection reset, timeout: retried with backoff."""
+ERR_TOOL_FAILED = "ToolFailed"
+"""The tool raised: retried per its policy; the last error goes back to the model."""
+ERR_TOOL_INVALID_ARGS = "ToolInvalidArguments"
+"""Arguments failed the tool's own validation: never retried."""
+ERR_UNKNOWN_GOAL = "UnknownGoal"
+ERR_UNKNOWN_TOOL = "UnknownTool"
+
+NON_RETRYABLE_TYPES = [ERR_MODEL_PERMANENT, ERR_TOOL_INVALID_ARGS, ERR_UNKNOWN_GOAL, ERR_UNKNOWN_TOOL]
+
+
+class ModelError(OnwardRuntimeError):
+    """A model provider call failed. Subclasses say whether to retry."""
+
+
+class ModelRateLimited(ModelError):
+    """429: try again after `retry_after_s` (from the provider's Retry-After)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ModelTransientError(ModelError):
+    """5xx, connection error or timeout: retry with backoff."""
+
+
+class ModelPermanentError(ModelError):
+    """400/401/403/404 or a content-filter refusal: retrying cannot help."""
+
+
+class MalformedModelOutput(ModelError):
+    """The model's output is not a valid decision; the caller may re-ask.
+
+    `usage` carries the tokens the failed call still cost.
+    """
+
+    def __init__(self, message: str, usage: object | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage

@@ -1,0 +1,72 @@
+"""The one interface every model sits behind.
+
+The LLM activities call `Model.decide` and `Model.check_guardrail`; providers,
+the offline model and the test doubles implement them. Conversion between onward's
+messages and a provider's format happens inside the implementation, never in
+workflow code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from onward.agent.decisions import Decision, GuardrailVerdict
+from onward.agent.messages import Message, Usage
+from onward.agent.specs import GoalSpec
+
+DeltaCallback = Callable[[str], Awaitable[None]]
+"""Receives streamed text as it arrives (token deltas)."""
+
+
+class ModelRequest(BaseModel):
+    conversation_id: str
+    goal: GoalSpec
+    messages: list[Message]
+    repair_hint: str | None = None
+    """Set when the previous output was malformed: why, so the model can fix it."""
+
+
+class ModelResponse(BaseModel):
+    decision: Decision
+    usage: Usage = Field(default_factory=Usage)
+    model_name: str
+
+
+class GuardrailRequest(BaseModel):
+    conversation_id: str
+    goal: GoalSpec
+    messages: list[Message]
+    """The transcript before the message being checked."""
+    text: str
+
+
+class GuardrailResponse(BaseModel):
+    verdict: GuardrailVerdict
+    usage: Usage = Field(default_factory=Usage)
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A decision-making model.
+
+    Implementations raise `ModelRateLimited`, `ModelTransientError`,
+    `ModelPermanentError` or `MalformedModelOutput` (from `onward.exceptions`);
+    the activity maps them to Temporal retry semantics.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def offline(self) -> bool:
+        """True for the built-in offline model (the UI labels it)."""
+        ...
+
+    async def decide(
+        self, request: ModelRequest, on_delta: DeltaCallback | None = None
+    ) -> ModelResponse: ...
+
+    async def check_guardrail(self, request: GuardrailRequest) -> GuardrailResponse: ...

@@ -1,0 +1,1 @@
+"""Local stores: the side-effect ledger and large-payload storage."""

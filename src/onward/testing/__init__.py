@@ -1,0 +1,34 @@
+"""Public test helpers: scripted model, fault markers and Temporal environments.
+
+Tests exercise real workers, activities and servers; only the model is faked.
+"""
+
+from onward.testing.environments import (
+    local_dev_environment,
+    time_skipping_environment,
+)
+from onward.testing.scripted import (
+    Fault,
+    Hang,
+    Malformed,
+    Permanent,
+    RateLimit,
+    ScriptedModel,
+    ServerError,
+    Step,
+    Timeout,
+)
+
+__all__ = [
+    "Fault",
+    "Hang",
+    "Malformed",
+    "Permanent",
+    "RateLimit",
+    "ScriptedModel",
+    "ServerError",
+    "Step",
+    "Timeout",
+    "local_dev_environment",
+    "time_skipping_environment",
+]

@@ -1,0 +1,69 @@
+"""Workers: the conversation/tool queue and the capped llm queue.
+
+Scale-out is more processes running this on the same task queues; Temporal
+distributes the work. The llm worker's `max_concurrent_activities` caps concurrent
+model calls per worker, and its task-queue rate limit caps them in total.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from onward.activities.llm import DeltaSink, LlmActivities
+from onward.activities.tools import run_tool
+from onward.agent.workflow import ConversationWorkflow
+from onward.config import Settings
+from onward.goals.registry import load_goals
+from onward.models.base import Model
+
+
+def build_workers(
+    client: Client,
+    settings: Settings,
+    model: Model,
+    *,
+    delta_sink: DeltaSink | None = None,
+    extra_tool_queues: Sequence[str] = (),
+) -> list[Worker]:
+    """The workers one onward worker process runs."""
+    load_goals(settings.goal_modules)
+    llm = LlmActivities(model, delta_sink)
+    workers = [
+        Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[ConversationWorkflow],
+            activities=[run_tool],
+        ),
+        Worker(
+            client,
+            task_queue=settings.llm_task_queue,
+            activities=llm.all(),
+            max_concurrent_activities=settings.llm_concurrency,
+            max_task_queue_activities_per_second=settings.llm_requests_per_second,
+        ),
+    ]
+    workers += [Worker(client, task_queue=q, activities=[run_tool]) for q in extra_tool_queues]
+    return workers
+
+
+@asynccontextmanager
+async def running_workers(workers: Sequence[Worker]) -> AsyncIterator[None]:
+    """Run `workers` for the duration of the block; shut them down cleanly after."""
+    async with AsyncExitStack() as stack:
+        for w in workers:
+            await stack.enter_async_context(w)
+        yield
+
+
+async def run_worker(settings: Settings, client: Client, model: Model) -> None:
+    """Run until cancelled (SIGINT/SIGTERM)."""
+    workers = build_workers(client, settings, model)
+    async with running_workers(workers):
+        await asyncio.Event().wait()
+
