@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -66,7 +66,7 @@ AgentFactory = Callable[[Model], AbstractAsyncContextManager[Conversations]]
 
 def agent_factory(env: WorkflowEnvironment, settings: Settings) -> AgentFactory:
     @asynccontextmanager
-    async def run(model: Model) -> AsyncIterator[Conversations]:
+    async def run(model: Model) -> AsyncGenerator[Conversations]:
         workers = build_workers(env.client, settings, model)
         async with running_workers(workers):
             yield Conversations(env.client, settings)

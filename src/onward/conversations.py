@@ -90,13 +90,20 @@ class Conversations:
                 conversation_id=cid,
                 owner=owner,
                 goal=spec,
-                options=options or default_options(self.settings),
+                options=self._options(options),
                 first_message=first_message,
             ),
             id=cid,
             task_queue=self.settings.task_queue,
         )
         return cid
+
+    def _options(self, options: ConversationOptions | None) -> ConversationOptions:
+        """Settings' defaults, overridden by the fields the caller set explicitly."""
+        base = default_options(self.settings)
+        if options is None:
+            return base
+        return base.model_copy(update={k: getattr(options, k) for k in options.model_fields_set})
 
     async def _update(self, conversation_id: str, name: str, arg: object) -> object:
         try:
@@ -184,4 +191,3 @@ class Conversations:
             await asyncio.sleep(interval_s)
             snap = await self.snapshot(conversation_id)
         return snap
-

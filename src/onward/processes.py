@@ -42,7 +42,7 @@ def spawn(
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT if out else None,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+            preexec_fn=_die_with_parent,
         )
     finally:
         if out is not None:

@@ -8,7 +8,7 @@ model calls per worker, and its task-queue rate limit caps them in total.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from temporalio.client import Client
@@ -53,7 +53,7 @@ def build_workers(
 
 
 @asynccontextmanager
-async def running_workers(workers: Sequence[Worker]) -> AsyncIterator[None]:
+async def running_workers(workers: Sequence[Worker]) -> AsyncGenerator[None]:
     """Run `workers` for the duration of the block; shut them down cleanly after."""
     async with AsyncExitStack() as stack:
         for w in workers:
@@ -66,4 +66,3 @@ async def run_worker(settings: Settings, client: Client, model: Model) -> None:
     workers = build_workers(client, settings, model)
     async with running_workers(workers):
         await asyncio.Event().wait()
-

@@ -44,8 +44,9 @@ async def test_three_tools_reach_the_answer(ts_agent: AgentFactory) -> None:
 
 
 async def test_ask_user_waits_for_reply(ts_agent: AgentFactory) -> None:
-    model = ScriptedModel([AskUser(text="Which numbers?"), call("c1", "add", a=1, b=1),
-                           Finish(answer="2")])
+    model = ScriptedModel(
+        [AskUser(text="Which numbers?"), call("c1", "add", a=1, b=1), Finish(answer="2")]
+    )
     async with ts_agent(model) as convs:
         cid = await convs.start("test-math", first_message="add two numbers")
         snap = await convs.wait_for(

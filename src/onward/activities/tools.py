@@ -36,7 +36,9 @@ async def run_tool(inv: ToolInvocation) -> ToolOutcome:
         raise ApplicationError(str(exc), type=ERR_UNKNOWN_TOOL, non_retryable=True) from exc
     args = _compensation_args(t, inv) if inv.compensating else inv.args
     info = activity.info()
-    ctx = ToolContext(conversation_id=inv.conversation_id, call_id=inv.call_id, attempt=info.attempt)
+    ctx = ToolContext(
+        conversation_id=inv.conversation_id, call_id=inv.call_id, attempt=info.attempt
+    )
     token = set_tool_context(ctx)
     try:
         content = await t.invoke(args, ctx)

@@ -31,8 +31,7 @@ def raise_refusal(budget: Budget, request: RaiseBudget) -> str | None:
         and request.max_cost_usd < budget.max_cost_usd
     ):
         return (
-            f"`max_cost_usd` {request.max_cost_usd} is lower than the current "
-            f"{budget.max_cost_usd}"
+            f"`max_cost_usd` {request.max_cost_usd} is lower than the current {budget.max_cost_usd}"
         )
     return None
 

@@ -84,10 +84,10 @@ class ConversationState(BaseModel):
     owner: str
     goal: GoalSpec
     options: ConversationOptions
-    messages: list[Message] = Field(default_factory=list)
-    inbox: list[str] = Field(default_factory=list)
+    messages: list[Message] = Field(default_factory=list[Message])
+    inbox: list[str] = Field(default_factory=list[str])
     usage: Usage = Field(default_factory=Usage)
-    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list[ToolCallRecord])
     turns: int = 0
     runs: int = 1
     next_call_seq: int = 0

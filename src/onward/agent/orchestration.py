@@ -38,12 +38,12 @@ from onward.agent.specs import ToolSpec
 
 def activity_failure_reason(exc: BaseException) -> str:
     """The innermost readable message of an activity failure."""
-    cause: BaseException | None = exc
+    cause: BaseException = exc
     while isinstance(cause, ActivityError) and cause.cause is not None:
         cause = cause.cause
     if isinstance(cause, ApplicationError):
         return cause.message
-    return str(cause) if cause is not None else "unknown error"
+    return str(cause) or type(cause).__name__
 
 
 def schema_errors(spec: ToolSpec, args: dict[str, Any]) -> str | None:

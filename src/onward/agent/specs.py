@@ -46,7 +46,7 @@ class GoalSpec(BaseModel):
     instructions: str
     tools: list[ToolSpec]
     starter_prompt: str = ""
-    examples: list[ExampleTurn] = Field(default_factory=list)
+    examples: list[ExampleTurn] = Field(default_factory=list[ExampleTurn])
     saga: bool = False
     """When a tool call fails, undo earlier calls that have a compensation, newest first."""
 

@@ -7,10 +7,12 @@ history records each decision and a crash resumes without repeating one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from onward.agent import budget as budgets
@@ -248,14 +250,13 @@ class ConversationWorkflow:
                 cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
                 **self._llm_options(),  # type: ignore[arg-type]
             )
-            await workflow.wait_condition(lambda: handle.done() or self._interrupt)
+            done = handle.done
+            await workflow.wait_condition(lambda: done() or self._interrupt)
             if not handle.done():
                 # A newer user message supersedes this plan: cancel and plan again.
                 handle.cancel()
-                try:
+                with contextlib.suppress(ActivityError, asyncio.CancelledError):
                     await handle
-                except BaseException:  # noqa: BLE001 - cancellation outcome is irrelevant
-                    pass
                 self._drain_inbox_if_interrupting()
                 continue
             try:
@@ -375,4 +376,3 @@ class ConversationWorkflow:
             s.ended = True
             s.end_reason = reason
         self._set_status("ended")
-

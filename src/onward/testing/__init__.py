@@ -9,6 +9,7 @@ from onward.testing.environments import (
 )
 from onward.testing.scripted import (
     Fault,
+    Gated,
     Hang,
     Malformed,
     Permanent,
@@ -21,6 +22,7 @@ from onward.testing.scripted import (
 
 __all__ = [
     "Fault",
+    "Gated",
     "Hang",
     "Malformed",
     "Permanent",

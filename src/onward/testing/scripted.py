@@ -65,8 +65,16 @@ class Hang:
     """Never answer; the call only ends when cancelled (for interrupt tests)."""
 
 
+@dataclass(frozen=True)
+class Gated:
+    """Answer `then` only once `gate` is set: holds a model call in flight."""
+
+    gate: asyncio.Event
+    then: Decision
+
+
 Fault = RateLimit | ServerError | Timeout | Permanent | Malformed | Hang
-Step = Decision | Fault
+Step = Decision | Fault | Gated
 ScriptFn = Callable[[ModelRequest], Step]
 
 
@@ -135,6 +143,9 @@ class ScriptedModel:
             case Hang():
                 await asyncio.Event().wait()
                 raise AssertionError("unreachable")
+            case Gated(gate=gate, then=then):
+                await gate.wait()
+                step = then
             case _:
                 pass
         if on_delta is not None and self.stream_text:

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast, overload
+from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -95,7 +95,7 @@ def _args_model(fn: Callable[..., Any], name: str) -> tuple[type[BaseModel], boo
     model = create_model(  # type: ignore[call-overload]
         f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields
     )
-    return cast(type[BaseModel], model), wants_context
+    return model, wants_context
 
 
 @overload
