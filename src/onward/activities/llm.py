@@ -13,9 +13,11 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.contrib.workflow_streams import TopicHandle, WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
 from onward.agent.activity_contracts import ACTIVITY_DECIDE, ACTIVITY_GUARDRAIL, DecideResult
+from onward.agent.events import TOPIC_DELTA, TokenDelta
 from onward.agent.messages import Usage
 from onward.exceptions import (
     ERR_MODEL_PERMANENT,
@@ -29,6 +31,7 @@ from onward.exceptions import (
 from onward.models.base import GuardrailRequest, GuardrailResponse, Model, ModelRequest
 
 T = TypeVar("T")
+DELTA_BATCH_INTERVAL = timedelta(milliseconds=150)
 DeltaSink = Callable[[str, str], Awaitable[None]]
 """Receives (conversation_id, text delta) for live streaming to clients."""
 
@@ -66,10 +69,20 @@ class LlmActivities:
 
     @activity.defn(name=ACTIVITY_DECIDE)
     async def decide(self, request: ModelRequest) -> DecideResult:
+        # Token deltas go to the conversation's stream in small batches: live text for
+        # clients, a bounded number of history events per call.
+        async with WorkflowStreamClient.from_within_activity(
+            batch_interval=DELTA_BATCH_INTERVAL
+        ) as stream:
+            return await self._decide(request, stream.topic(TOPIC_DELTA, type=TokenDelta))
+
+    async def _decide(self, request: ModelRequest, deltas: TopicHandle[TokenDelta]) -> DecideResult:
         sink = self.delta_sink
+        info = activity.info()
 
         async def on_delta(text: str) -> None:
             activity.heartbeat()
+            deltas.publish(TokenDelta(call=info.activity_id, attempt=info.attempt, text=text))
             if sink is not None:
                 await sink(request.conversation_id, text)
 

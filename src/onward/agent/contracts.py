@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from temporalio.contrib.workflow_streams import WorkflowStreamState
 
 from onward.agent.messages import Message, Usage
 from onward.agent.specs import GoalSpec
@@ -95,6 +96,8 @@ class ConversationState(BaseModel):
     answer: str | None = None
     ended: bool = False
     end_reason: str | None = None
+    stream: WorkflowStreamState | None = None
+    """Event stream state carried over continue-as-new."""
 
 
 class StartConversation(BaseModel):

@@ -32,6 +32,7 @@ from onward.agent.contracts import (
 )
 from onward.agent.decisions import ToolCall
 from onward.agent.messages import NoticeMessage, ToolCallMessage, ToolResultMessage
+from onward.agent.publisher import Publisher
 from onward.agent.retry import tool_retry_policy
 from onward.agent.specs import ToolSpec
 
@@ -60,9 +61,15 @@ def schema_errors(spec: ToolSpec, args: dict[str, Any]) -> str | None:
 class ToolRunner:
     """Executes tool calls for one conversation; owns its pending approvals."""
 
-    def __init__(self, state: ConversationState, set_status: Callable[[Status], None]) -> None:
+    def __init__(
+        self,
+        state: ConversationState,
+        set_status: Callable[[Status], None],
+        out: Publisher,
+    ) -> None:
         self._s = state
         self._set_status = set_status
+        self._out = out
         self.pending: dict[str, PendingApproval] = {}
         self._decisions: dict[str, DecideApproval] = {}
 
@@ -84,6 +91,13 @@ class ToolRunner:
             requested_at=now,
             deadline=now + timeout,
         )
+        self._out.event(
+            "approval_requested",
+            call_id=call.call_id,
+            tool=spec.name,
+            args=call.args,
+            args_hash=self.pending[call.call_id].args_hash,
+        )
         self._set_status("waiting_for_approval")
         try:
             await workflow.wait_condition(
@@ -96,6 +110,12 @@ class ToolRunner:
             if not self.pending:
                 self._set_status("running_tools")
         decision = self._decisions.pop(call.call_id, None)
+        self._out.event(
+            "approval_decided",
+            call_id=call.call_id,
+            tool=spec.name,
+            decision=decision.decision if decision else "expired",
+        )
         if decision is None:
             return "the conversation ended before a decision"
         if decision.decision == "reject":
@@ -122,11 +142,18 @@ class ToolRunner:
             cid = self._unique_id(call.call_id, taken)
             taken.add(cid)
             unique.append(call.model_copy(update={"call_id": cid}))
-            s.messages.append(ToolCallMessage(call_id=cid, tool=call.tool, args=call.args))
+            self._out.say(ToolCallMessage(call_id=cid, tool=call.tool, args=call.args))
+            self._out.event(
+                "tool_call_proposed",
+                call_id=cid,
+                tool=call.tool,
+                args=call.args,
+                args_hash=args_hash(call.args),
+            )
         outcomes = await asyncio.gather(*(self._run_one(c) for c in unique))
         failed = False
         for call, (outcome, executed) in zip(unique, outcomes, strict=True):
-            s.messages.append(
+            self._out.say(
                 ToolResultMessage(
                     call_id=call.call_id,
                     tool=call.tool,
@@ -174,6 +201,14 @@ class ToolRunner:
         return await self._execute(spec, invocation), True
 
     async def _execute(self, spec: ToolSpec, invocation: ToolInvocation) -> ToolOutcome:
+        self._out.event("tool_call_started", call_id=invocation.call_id, tool=spec.name)
+        outcome = await self._execute_activity(spec, invocation)
+        self._out.event(
+            "tool_call_finished", call_id=invocation.call_id, tool=spec.name, ok=outcome.ok
+        )
+        return outcome
+
+    async def _execute_activity(self, spec: ToolSpec, invocation: ToolInvocation) -> ToolOutcome:
         timeout = timedelta(seconds=spec.timeout_s)
         policy = tool_retry_policy(spec.retry)
         try:
@@ -228,7 +263,7 @@ class ToolRunner:
                     ),
                 ),
             )
-            s.messages.append(
+            self._out.say(
                 ToolResultMessage(
                     call_id=call_id,
                     tool=comp.name,
@@ -246,4 +281,4 @@ class ToolRunner:
             text = "A step failed, so earlier steps were undone: " + (", ".join(undone) or "none")
             if failed:
                 text += ". Could NOT undo: " + "; ".join(failed)
-            s.messages.append(NoticeMessage(text=text, level="warning" if not failed else "error"))
+            self._out.say(NoticeMessage(text=text, level="warning" if not failed else "error"))

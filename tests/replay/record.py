@@ -1,0 +1,109 @@
+"""Record the saved histories that `test_replay.py` replays.
+
+Run `python -m tests.replay.record` after a deliberate, versioned change of workflow
+logic (and keep the old histories if old runs must still replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from onward.agent.contracts import ConversationOptions
+from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
+from onward.config import Settings
+from onward.conversations import Conversations
+from onward.testing import ScriptedModel, time_skipping_environment
+from onward.worker import build_workers, running_workers
+from tests.workflows import toolbox
+
+HERE = Path(__file__).parent
+
+
+def _call(cid: str, tool: str, **args: object) -> CallTools:
+    return CallTools(calls=[ToolCall(call_id=cid, tool=tool, args=args)])
+
+
+async def _tools_and_approval(convs: Conversations) -> str:
+    cid = await convs.start("test-math", first_message="add, then send the sum")
+    await convs.wait_for(cid, lambda s: s.status == "waiting_for_user")
+    await convs.send(cid, "2 and 3, send to bo")
+    snap = await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
+    approval = snap.pending_approvals[0]
+    await convs.decide(cid, approval.call_id, "approve", approval.args_hash)
+    await convs.result(cid)
+    return cid
+
+
+async def _continue_as_new(convs: Conversations) -> str:
+    cid = await convs.start(
+        "test-math",
+        first_message="one",
+        options=ConversationOptions(turns_before_continue_as_new=2),
+    )
+    await convs.wait_for(cid, lambda s: s.status == "waiting_for_user")
+    await convs.send(cid, "two")
+    await convs.wait_for(cid, lambda s: s.runs == 2 and s.status == "waiting_for_user")
+    await convs.end(cid)
+    return cid
+
+
+SCENARIOS: dict[str, tuple[list[object], Callable[[Conversations], Awaitable[str]]]] = {
+    "tools_and_approval": (
+        [
+            AskUser(text="Which numbers?"),
+            CallTools(
+                calls=[
+                    ToolCall(call_id="a", tool="add", args={"a": 2, "b": 3}),
+                    ToolCall(call_id="d", tool="describe", args={"value": 5}),
+                ]
+            ),
+            _call("t", "transfer", amount=5, to="bo"),
+            Finish(answer="Sent 5 to bo."),
+        ],
+        _tools_and_approval,
+    ),
+    "continue_as_new": ([AskUser(text="ok"), AskUser(text="ok again")], _continue_as_new),
+}
+
+
+async def main() -> None:
+    assert toolbox.MATH.name == "test-math"
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=Path(tmp),
+            task_queue=f"rec-{uuid.uuid4()}",
+        )
+        env = await time_skipping_environment(settings)
+        try:
+            for name, (script, scenario) in SCENARIOS.items():
+                model = ScriptedModel(script)  # type: ignore[arg-type]
+                async with running_workers(build_workers(env.client, settings, model)):
+                    cid = await scenario(Conversations(env.client, settings))
+                # Walk back through continue-as-new to every run, newest first.
+                histories: list[str] = []
+                run_id: str | None = None
+                while True:
+                    history = await env.client.get_workflow_handle(
+                        cid, run_id=run_id
+                    ).fetch_history()
+                    histories.append(history.to_json())
+                    started = history.events[0].workflow_execution_started_event_attributes
+                    run_id = started.continued_execution_run_id or None
+                    if run_id is None:
+                        break
+                for i, text in enumerate(reversed(histories)):
+                    path = HERE / f"{name}.run{i + 1}.json"
+                    path.write_text(json.dumps(json.loads(text), indent=1))
+                    print(f"wrote {path}")
+        finally:
+            await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,28 @@
+"""Replay every saved history: workflow code changes must stay deterministic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from onward.agent.workflow import ConversationWorkflow
+from onward.client import data_converter
+from onward.config import Settings
+
+HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
+
+
+def test_histories_are_saved() -> None:
+    assert len(HISTORIES) >= 3, "tests/replay lost its saved histories"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_replay(path: Path, tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    replayer = Replayer(workflows=[ConversationWorkflow], data_converter=data_converter(settings))
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

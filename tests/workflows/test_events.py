@@ -1,0 +1,56 @@
+"""The conversation's live event stream: complete, ordered and resumable by offset."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+
+from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
+from onward.agent.events import ConversationEvent, TokenDelta
+from onward.streaming import StreamItem, conversation_events
+from onward.testing import ScriptedModel
+from tests.conftest import AgentFactory
+
+
+async def _collect(client: Client, cid: str, from_offset: int = 0) -> list[StreamItem]:
+    return [item async for item in conversation_events(client, cid, from_offset)]
+
+
+async def test_events_cover_the_turn_and_resume_from_any_offset(ts_agent: AgentFactory) -> None:
+    model = ScriptedModel(
+        [
+            AskUser(text="Which two numbers shall I add?"),
+            CallTools(calls=[ToolCall(call_id="c1", tool="add", args={"a": 2, "b": 2})]),
+            Finish(answer="two plus two is four"),
+        ]
+    )
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-math", first_message="add")
+        await convs.wait_for(cid, lambda s: s.status == "waiting_for_user")
+        await convs.send(cid, "2 and 2")
+        await convs.result(cid)
+        items = await _collect(convs.client, cid)
+
+        offsets = [i.offset for i in items]
+        assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
+        events = [i.data for i in items if isinstance(i.data, ConversationEvent)]
+        kinds = [e.type for e in events]
+        for expected in (
+            "message",
+            "model_call_started",
+            "tool_call_proposed",
+            "tool_call_started",
+            "tool_call_finished",
+            "usage",
+            "status",
+        ):
+            assert expected in kinds, expected
+        messages = [e for e in events if e.type == "message"]
+        assert [m.index for m in messages] == list(range(len(messages)))
+        assert [e.status for e in events if e.type == "status"][-1] == "ended"
+        deltas = "".join(i.data.text for i in items if isinstance(i.data, TokenDelta))
+        assert "two plus two is four" in deltas
+
+        # A client that saw up to some offset gets exactly the rest.
+        cut = items[len(items) // 2].offset
+        rest = await _collect(convs.client, cid, cut + 1)
+        assert [i.offset for i in rest] == [i.offset for i in items if i.offset > cut]
