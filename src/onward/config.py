@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OFFLINE_MODEL = "offline"
 
@@ -22,7 +22,11 @@ class Settings(BaseSettings):
     """Effective configuration. Every field is documented in the README table."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ONWARD_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="ONWARD_",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        populate_by_name=True,
     )
 
     data_dir: Path = Field(
@@ -72,8 +76,8 @@ class Settings(BaseSettings):
         default=timedelta(seconds=15), description="A silent model call is retried after this."
     )
 
-    goal_modules: list[str] = Field(
-        default_factory=list, description="Extra modules that define goals (comma-separated)."
+    goal_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list[str], description="Extra modules that define goals (comma-separated)."
     )
     approval_timeout: timedelta = Field(
         default=timedelta(hours=24), description="An undecided approval counts as rejected."
@@ -93,13 +97,24 @@ class Settings(BaseSettings):
     )
 
     # Bundled goals' real integrations: used only when configured.
-    stripe_api_key: SecretStr | None = Field(default=None, description="Stripe key for invoices.")
+    stripe_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ONWARD_STRIPE_API_KEY", "STRIPE_API_KEY", "stripe_api_key"),
+        description="Stripe key for invoices (`STRIPE_API_KEY` works too).",
+    )
     smtp_url: SecretStr | None = Field(
         default=None, description="smtp://user:pass@host:port for support emails; unset = outbox."
     )
     purchase_fail_sku: str | None = Field(
         default=None, description="Shipping fails for this SKU (saga demonstration)."
     )
+
+    @field_validator("goal_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
 
     def masked(self) -> dict[str, Any]:
         """Configuration as plain values, secrets replaced by `***`."""
