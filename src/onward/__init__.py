@@ -2,13 +2,39 @@
 
 Define tools with `@tool` and goals with `Goal`; the rest (workflow, activities,
 API) runs them durably.
+
+Names are resolved lazily: the workflow sandbox imports this package afresh, and an
+eager import here would give the sandbox its own copies of the decision classes.
 """
 
-from onward.agent.decisions import AskUser, CallTools, Decision, Finish, ToolCall
-from onward.agent.specs import RetrySpec
-from onward.exceptions import InputRejected, OnwardError, OnwardRuntimeError, UserError
-from onward.goals.base import Goal
-from onward.tools import ToolContext, current_tool_context, tool
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from onward.agent.decisions import AskUser, CallTools, Decision, Finish, ToolCall
+    from onward.agent.specs import RetrySpec
+    from onward.exceptions import InputRejected, OnwardError, OnwardRuntimeError, UserError
+    from onward.goals.base import Goal
+    from onward.tools import ToolContext, current_tool_context, tool
+
+_EXPORTS = {
+    "AskUser": "onward.agent.decisions",
+    "CallTools": "onward.agent.decisions",
+    "Decision": "onward.agent.decisions",
+    "Finish": "onward.agent.decisions",
+    "ToolCall": "onward.agent.decisions",
+    "RetrySpec": "onward.agent.specs",
+    "InputRejected": "onward.exceptions",
+    "OnwardError": "onward.exceptions",
+    "OnwardRuntimeError": "onward.exceptions",
+    "UserError": "onward.exceptions",
+    "Goal": "onward.goals.base",
+    "ToolContext": "onward.tools",
+    "current_tool_context": "onward.tools",
+    "tool": "onward.tools",
+}
 
 __all__ = [
     "AskUser",
@@ -26,3 +52,10 @@ __all__ = [
     "current_tool_context",
     "tool",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'onward' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
