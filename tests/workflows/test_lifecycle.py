@@ -21,10 +21,7 @@ from tests.conftest import AgentFactory
 
 
 async def test_end_update_completes_with_a_summary(ts_agent: AgentFactory) -> None:
-    model = ScriptedModel(
-        [CallTools(calls=[ToolCall(call_id="x", tool="add", args={"a": 1, "b": 2})])]
-        + [Finish(answer="unused")]
-    )
+    model = ScriptedModel([Finish(answer="unused")])
     async with ts_agent(model) as convs:
         cid = await convs.start("test-math")
         await convs.wait_for(cid, lambda s: s.status == "waiting_for_user")
