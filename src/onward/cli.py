@@ -16,9 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from onward.client import connect
 from onward.config import Settings, get_settings
+from onward.observability import metrics_runtime
 from onward.processes import spawn, stop, wait_for_port
 
 app = typer.Typer(no_args_is_help=True, help="Durable AI agents on Temporal.")
@@ -125,13 +127,12 @@ def server() -> None:
 def worker() -> None:
     """Run a worker (conversation, tool and llm task queues)."""
     from onward.models.factory import build_model
-
     from onward.worker import run_worker
 
     settings = get_settings()
 
     async def main() -> None:
-        client = await _connect_with_retry(settings)
+        client = await _connect_with_retry(settings, runtime=metrics_runtime(settings))
         await run_worker(settings, client, build_model(settings))
 
     _run_until_signal(main())
@@ -153,9 +154,8 @@ def api() -> None:
 @app.command()
 def doctor() -> None:
     """Print the effective configuration (secrets masked), the model and Temporal's state."""
-    from onward.models.factory import describe_model
-
     from onward.api.temporal import TemporalConnection
+    from onward.models.factory import describe_model
 
     settings = get_settings()
     table = Table("setting", "value", title="onward configuration")
@@ -171,12 +171,14 @@ def doctor() -> None:
         console.print(f"temporal: NOT reachable at {settings.target_address} ({where}): {reason}")
 
 
-async def _connect_with_retry(settings: Settings, timeout_s: float = 60.0) -> Client:
+async def _connect_with_retry(
+    settings: Settings, timeout_s: float = 60.0, runtime: Runtime | None = None
+) -> Client:
     """Connect, waiting for a server that is still starting (as under `onward up`)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return await connect(settings)
+            return await connect(settings, runtime=runtime)
         except Exception:
             if time.monotonic() > deadline:
                 raise

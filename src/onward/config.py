@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         default=128 * 1024, description="Payloads larger than this go to external storage."
     )
 
+    metrics_bind: str | None = Field(
+        default=None, description="host:port for the worker's Prometheus `/metrics`."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces."
+    )
+
     # Bundled goals' real integrations: used only when configured.
     stripe_api_key: SecretStr | None = Field(
         default=None,

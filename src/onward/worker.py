@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from onward.activities.llm import DeltaSink, LlmActivities
 from onward.activities.tools import run_tool
@@ -20,6 +21,7 @@ from onward.agent.workflow import ConversationWorkflow
 from onward.config import Settings
 from onward.goals.registry import load_goals
 from onward.models.base import Model
+from onward.observability import tracing_interceptor
 
 
 def build_workers(
@@ -29,8 +31,15 @@ def build_workers(
     *,
     delta_sink: DeltaSink | None = None,
     extra_tool_queues: Sequence[str] = (),
+    interceptors: Sequence[Interceptor] = (),
+    max_cached_workflows: int = 1000,
 ) -> list[Worker]:
-    """The workers one onward worker process runs."""
+    """The workers one onward worker process runs.
+
+    Args:
+        max_cached_workflows: Workflows kept in memory between tasks; 0 forces a full
+            replay on every task (used by tests to prove replay safety).
+    """
     load_goals(settings.goal_modules)
     llm = LlmActivities(model, delta_sink)
     workers = [
@@ -39,6 +48,10 @@ def build_workers(
             task_queue=settings.task_queue,
             workflows=[ConversationWorkflow],
             activities=[run_tool],
+            interceptors=interceptors,
+            max_cached_workflows=max_cached_workflows,
+            # A restarted worker picks up a dead one's workflows quickly.
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
         ),
         Worker(
             client,
@@ -46,9 +59,13 @@ def build_workers(
             activities=llm.all(),
             max_concurrent_activities=settings.llm_concurrency,
             max_task_queue_activities_per_second=settings.llm_requests_per_second,
+            interceptors=interceptors,
         ),
     ]
-    workers += [Worker(client, task_queue=q, activities=[run_tool]) for q in extra_tool_queues]
+    workers += [
+        Worker(client, task_queue=q, activities=[run_tool], interceptors=interceptors)
+        for q in extra_tool_queues
+    ]
     return workers
 
 
@@ -63,6 +80,7 @@ async def running_workers(workers: Sequence[Worker]) -> AsyncGenerator[None]:
 
 async def run_worker(settings: Settings, client: Client, model: Model) -> None:
     """Run until cancelled (SIGINT/SIGTERM)."""
-    workers = build_workers(client, settings, model)
+    tracing = tracing_interceptor(settings)
+    workers = build_workers(client, settings, model, interceptors=[tracing] if tracing else [])
     async with running_workers(workers):
         await asyncio.Event().wait()

@@ -29,6 +29,12 @@ from onward.exceptions import (
     ModelTransientError,
 )
 from onward.models.base import GuardrailRequest, GuardrailResponse, Model, ModelRequest
+from onward.observability import (
+    METRIC_COST,
+    METRIC_MODEL_CALLS,
+    METRIC_MODEL_ERRORS,
+    METRIC_TOKENS,
+)
 
 T = TypeVar("T")
 DELTA_BATCH_INTERVAL = timedelta(milliseconds=150)
@@ -58,6 +64,17 @@ def _classify(exc: Exception) -> ApplicationError:
     if isinstance(exc, ModelTransientError | TimeoutError | ConnectionError):
         return ApplicationError(str(exc) or type(exc).__name__, type=ERR_MODEL_TRANSIENT)
     return ApplicationError(f"{type(exc).__name__}: {exc}", type=ERR_MODEL_TRANSIENT)
+
+
+def _count_model_call(model_name: str, usage: Usage) -> None:
+    meter = activity.metric_meter().with_additional_attributes({"model": model_name})
+    meter.create_counter(METRIC_MODEL_CALLS, "Model calls that returned").add(1)
+    tokens = meter.create_counter(METRIC_TOKENS, "Tokens used", "tokens")
+    tokens.add(usage.input_tokens, {"direction": "input"})
+    tokens.add(usage.output_tokens, {"direction": "output"})
+    if usage.cost_usd:
+        cost = meter.create_counter(METRIC_COST, "Model cost in millionths of a USD")
+        cost.add(round(usage.cost_usd * 1_000_000))
 
 
 class LlmActivities:
@@ -98,7 +115,12 @@ class LlmActivities:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _classify(exc) from exc
+            error = _classify(exc)
+            activity.metric_meter().create_counter(METRIC_MODEL_ERRORS, "Failed model calls").add(
+                1, {"type": error.type or "unknown"}
+            )
+            raise error from exc
+        _count_model_call(response.model_name, response.usage)
         return DecideResult(
             decision=response.decision, usage=response.usage, model_name=response.model_name
         )

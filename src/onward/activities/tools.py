@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from onward.agent.activity_contracts import ACTIVITY_TOOL, ToolInvocation, ToolOutcome
 from onward.exceptions import ERR_TOOL_FAILED, ERR_UNKNOWN_TOOL, UnknownToolError
+from onward.observability import METRIC_TOOL_CALLS
 from onward.tools.context import ToolContext, reset_tool_context, set_tool_context
 from onward.tools.decorator import Tool, ToolArgumentsError
 from onward.tools.registry import get_tool
@@ -40,14 +41,18 @@ async def run_tool(inv: ToolInvocation) -> ToolOutcome:
         conversation_id=inv.conversation_id, call_id=inv.call_id, attempt=info.attempt
     )
     token = set_tool_context(ctx)
+    calls = activity.metric_meter().create_counter(METRIC_TOOL_CALLS, "Tool call attempts")
     try:
         content = await t.invoke(args, ctx)
     except ToolArgumentsError as exc:
+        calls.add(1, {"tool": t.name, "outcome": "invalid_args"})
         return ToolOutcome(ok=False, error=f"invalid arguments: {exc}")
     except Exception as exc:
+        calls.add(1, {"tool": t.name, "outcome": "error"})
         # Retried per the tool's policy; the last message reaches the model.
         raise ApplicationError(f"{type(exc).__name__}: {exc}", type=ERR_TOOL_FAILED) from exc
     finally:
         reset_tool_context(token)
+    calls.add(1, {"tool": t.name, "outcome": "ok"})
     # Results cross into history as plain JSON, whatever type the tool returned.
     return ToolOutcome(ok=True, content=to_jsonable_python(content))

@@ -35,6 +35,7 @@ from onward.agent.messages import NoticeMessage, ToolCallMessage, ToolResultMess
 from onward.agent.publisher import Publisher
 from onward.agent.retry import tool_retry_policy
 from onward.agent.specs import ToolSpec
+from onward.observability import METRIC_APPROVALS_DECIDED, METRIC_APPROVALS_REQUESTED
 
 
 def activity_failure_reason(exc: BaseException) -> str:
@@ -98,6 +99,9 @@ class ToolRunner:
             args=call.args,
             args_hash=self.pending[call.call_id].args_hash,
         )
+        workflow.metric_meter().create_counter(METRIC_APPROVALS_REQUESTED, "Approvals asked").add(
+            1, {"tool": spec.name}
+        )
         self._set_status("waiting_for_approval")
         try:
             await workflow.wait_condition(
@@ -110,6 +114,9 @@ class ToolRunner:
             if not self.pending:
                 self._set_status("running_tools")
         decision = self._decisions.pop(call.call_id, None)
+        workflow.metric_meter().create_counter(METRIC_APPROVALS_DECIDED, "Approvals closed").add(
+            1, {"tool": spec.name, "decision": decision.decision if decision else "expired"}
+        )
         self._out.event(
             "approval_decided",
             call_id=call.call_id,

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
     from onward.models.base import GuardrailRequest, GuardrailResponse, ModelRequest
+    from onward.observability import METRIC_BUDGET_STOPS
 
 INPUT_REJECTED = "InputRejected"
 
@@ -303,6 +304,7 @@ class ConversationWorkflow:
             )
         )
         self._set_status("budget_exhausted", reason)
+        workflow.metric_meter().create_counter(METRIC_BUDGET_STOPS, "Budget stops").add(1)
         await workflow.wait_condition(
             lambda: s.ended or budgets.exhausted(s.usage, s.options.budget) is None
         )
