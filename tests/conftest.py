@@ -36,6 +36,8 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "data_dir": data_dir,
         "task_queue": f"onward-{suffix}",
         "llm_task_queue": f"onward-llm-{suffix}",
+        # The time-skipping test server has no custom search attributes.
+        "search_attributes": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

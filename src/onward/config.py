@@ -92,6 +92,9 @@ class Settings(BaseSettings):
         default=12, ge=1, description="Model decisions allowed for one user message."
     )
     max_message_chars: int = Field(default=8000, ge=1, description="Longest accepted message.")
+    search_attributes: bool = Field(
+        default=True, description="Index goal/owner/status/cost in Temporal visibility."
+    )
     payload_threshold_bytes: int = Field(
         default=128 * 1024, description="Payloads larger than this go to external storage."
     )

@@ -111,3 +111,25 @@ async def test_one_span_per_activity_even_when_every_task_replays(
     assert names.count("RunActivity:onward.decide") == 3
     assert names.count("RunActivity:onward.guardrail") == 1
     assert names.count("RunWorkflow:ConversationWorkflow") == 1
+
+
+async def test_conversations_are_searchable_in_temporal(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    indexed = settings.model_copy(update={"search_attributes": True})
+    model = ScriptedModel([Finish(answer="bye")])
+    async with running_workers(build_workers(dev_env.client, indexed, model)):
+        convs = Conversations(dev_env.client, indexed)
+        cid = await convs.start(toolbox.MATH.name, owner="alice", first_message="hi")
+        await convs.result(cid)
+    query = (
+        f"WorkflowId = '{cid}' AND OnwardGoal = 'test-math' AND OnwardOwner = 'alice' "
+        "AND OnwardStatus = 'ended' AND OnwardCostUsd > 0"
+    )
+    deadline = time.monotonic() + 20
+    found: list[str] = []
+    while not found and time.monotonic() < deadline:
+        found = [w.id async for w in dev_env.client.list_workflows(query)]
+        if not found:
+            await asyncio.sleep(0.2)
+    assert found == [cid]

@@ -78,6 +78,7 @@ async def main() -> None:
             _env_file=None,  # type: ignore[call-arg]
             data_dir=Path(tmp),
             task_queue=f"rec-{uuid.uuid4()}",
+            search_attributes=False,
         )
         env = await time_skipping_environment(settings)
         try:

@@ -53,6 +53,9 @@ class ConversationOptions(BaseModel):
     max_repairs: int = Field(default=2, ge=0)
     """How often a malformed model decision is sent back for repair within one step."""
     llm_task_queue: str = "onward-llm"
+    search_attributes: bool = True
+    """Index goal, owner, status and cost for the Temporal Web UI (the attributes must
+    be registered on the cluster; the embedded server registers them)."""
     model_timeout_s: float = Field(default=120, gt=0)
     model_heartbeat_s: float = Field(default=15, gt=0)
     model_max_attempts: int = Field(default=10, ge=1)

@@ -12,6 +12,7 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -56,6 +57,11 @@ with workflow.unsafe.imports_passed_through():
     from onward.observability import METRIC_BUDGET_STOPS
 
 INPUT_REJECTED = "InputRejected"
+RESTING_STATUSES = ("waiting_for_user", "waiting_for_approval", "budget_exhausted", "ended")
+SA_GOAL = SearchAttributeKey.for_keyword("OnwardGoal")
+SA_OWNER = SearchAttributeKey.for_keyword("OnwardOwner")
+SA_STATUS = SearchAttributeKey.for_keyword("OnwardStatus")
+SA_COST = SearchAttributeKey.for_float("OnwardCostUsd")
 
 
 def _reject(reason: str) -> ApplicationError:
@@ -78,6 +84,7 @@ class ConversationWorkflow:
         self._interrupt = False
         self._turns_this_run = 0
         self._model_calls = 0
+        self._indexed: tuple[str, str, str, float] | None = None
         stream_state = self._s.stream
         self._s.stream = None  # lives in the stream object until continue-as-new
         self._out = Publisher(self._s, WorkflowStream(prior_state=stream_state))
@@ -389,6 +396,29 @@ class ConversationWorkflow:
         self._status = status
         self._status_detail = detail
         self._out.status(status, detail)
+        if status in RESTING_STATUSES:
+            self._index(status)
+
+    def _index(self, status: Status) -> None:
+        """Upsert search attributes at rest points only: each upsert is a history event."""
+        s = self._s
+        if not s.options.search_attributes:
+            return
+        indexed = (s.goal.name, s.owner, status, round(s.usage.known_cost_usd, 6))
+        if indexed == self._indexed:
+            return
+        self._indexed = indexed
+        # Histories recorded before indexing existed must replay without the upserts.
+        if not workflow.patched("onward-search-attributes"):
+            return
+        workflow.upsert_search_attributes(
+            [
+                SA_GOAL.value_set(s.goal.name),
+                SA_OWNER.value_set(s.owner),
+                SA_STATUS.value_set(status),
+                SA_COST.value_set(s.usage.known_cost_usd),
+            ]
+        )
 
     def _end(self, reason: str) -> None:
         s = self._s
