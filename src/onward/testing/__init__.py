@@ -7,6 +7,13 @@ from onward.testing.environments import (
     local_dev_environment,
     time_skipping_environment,
 )
+from onward.testing.fake_openai import (
+    FakeFailure,
+    FakeHang,
+    FakeOpenAIServer,
+    FakeReply,
+    FakeToolCall,
+)
 from onward.testing.scripted import (
     Fault,
     Gated,
@@ -21,6 +28,11 @@ from onward.testing.scripted import (
 )
 
 __all__ = [
+    "FakeFailure",
+    "FakeHang",
+    "FakeOpenAIServer",
+    "FakeReply",
+    "FakeToolCall",
     "Fault",
     "Gated",
     "Hang",

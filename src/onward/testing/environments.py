@@ -6,7 +6,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.client import data_converter
 from onward.config import Settings
-from onward.server import SEARCH_ATTRIBUTES, SQLITE_PRAGMAS, temporal_cli_path, time_skipping_server_path
+from onward.server import (
+    SEARCH_ATTRIBUTES,
+    SQLITE_PRAGMAS,
+    temporal_cli_path,
+    time_skipping_server_path,
+)
 
 
 async def time_skipping_environment(settings: Settings) -> WorkflowEnvironment:

@@ -1,0 +1,230 @@
+"""Support goal: answer from the knowledge base, or escalate to a human via a ticket.
+
+Answers go out by email only after a human approves them (`approval="confirm"`): the
+conversation waits for the decision, up to `ONWARD_APPROVAL_TIMEOUT` (24 h), and an
+undecided email is never sent. Emails land in the ledger's outbox table and, when
+`ONWARD_SMTP_URL` is set, are also handed to that SMTP server.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+from email.message import EmailMessage
+from functools import cache
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field
+
+from onward.agent.specs import ExampleTurn
+from onward.config import get_settings
+from onward.goals.base import Goal
+from onward.goals.research import TextIndex, bundled_data
+from onward.store.ledger import Email, ledger_for
+from onward.tools import ToolContext, tool
+
+Category = Literal["faq", "account", "billing", "escalate"]
+
+# Checked in this order: anything that smells of risk goes to a human even if it also
+# mentions billing or the account.
+_RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
+    (
+        "escalate",
+        (
+            "lawyer", "legal", "lawsuit", "sue", "fraud", "fraudulent", "stolen", "hacked",
+            "breach", "data loss", "lost all", "lost my", "outage", "urgent", "emergency",
+            "complaint", "chargeback", "gdpr", "human", "manager", "unacceptable",
+        ),
+    ),
+    (
+        "billing",
+        (
+            "refund", "charge", "charged", "invoice", "invoices", "billing", "bill", "payment",
+            "card", "subscription", "plan", "price", "pricing", "receipt", "vat", "renewal",
+        ),
+    ),
+    (
+        "account",
+        (
+            "password", "sign in", "sign-in", "signin", "login", "log in", "locked", "2fa",
+            "two-factor", "email address", "account", "username", "verification",
+        ),
+    ),
+)  # fmt: skip
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def classify_question(question: str) -> tuple[Category, list[str]]:
+    """The category of a support question and the keywords that decided it."""
+    text = question.casefold()
+    for category, keywords in _RULES:
+        matched = [k for k in keywords if re.search(rf"\b{re.escape(k)}\b", text)]
+        if matched:
+            return category, matched
+    return "faq", []
+
+
+@cache
+def kb_index() -> TextIndex:
+    """The knowledge-base index (built once per process)."""
+    return TextIndex(bundled_data("kb.json", "articles"), tag_field="category")
+
+
+@tool(local=True, timeout_s=10)
+def search_kb(
+    question: Annotated[str, Field(min_length=1, description="The customer's question.")],
+) -> dict[str, Any]:
+    """Search the help-center knowledge base; returns the best articles, best first.
+
+    When an article matches, `subject` and `body` are a draft reply built from the best
+    one, ready to adapt for `send_email`.
+    """
+    hits = kb_index().search(question, limit=3)
+    result: dict[str, Any] = {
+        "question": question,
+        "articles": [
+            {"id": h.id, "title": h.title, "category": h.tag, "text": h.body, "score": h.score}
+            for h in hits
+        ],
+        "found": bool(hits),
+    }
+    if hits:
+        best = hits[0]
+        result["subject"] = f"Re: {question}"[:200]
+        result["body"] = (
+            f'Hello,\n\n{best.body}\n\n(From our help center: "{best.title}", {best.id}.)'
+            "\n\nBest regards,\nLumen Notes support"
+        )
+    return result
+
+
+@tool(local=True, timeout_s=5)
+def classify(
+    question: Annotated[str, Field(min_length=1, description="The customer's question.")],
+) -> dict[str, Any]:
+    """Classify a support question as faq, account, billing or escalate.
+
+    `suggested_next_tool` is `create_ticket` for escalations (a human takes over) and
+    `send_email` otherwise (answer from the knowledge base).
+    """
+    category, matched = classify_question(question)
+    return {
+        "question": question,
+        "category": category,
+        "matched_keywords": matched,
+        "suggested_next_tool": "create_ticket" if category == "escalate" else "send_email",
+    }
+
+
+@tool(timeout_s=15)
+def create_ticket(
+    question: Annotated[str, Field(min_length=1, description="The customer's question.")],
+    category: Category,
+    ctx: ToolContext,
+) -> dict[str, Any]:
+    """Open a ticket so a human support agent follows up; returns the ticket id."""
+    ticket = ledger_for(get_settings()).record_ticket(
+        ctx.idempotency_key, question=question, category=category
+    )
+    return {
+        "ticket_id": ticket.id,
+        "category": ticket.category,
+        "status": ticket.status,
+        "priority": "high" if ticket.category == "escalate" else "normal",
+        # A ticket ends the conversation's work: a human takes it from here.
+        "suggested_next_tool": None,
+    }
+
+
+def _send_smtp(url: str, email: Email) -> None:
+    """Hand `email` to the server in `url`: `smtp://`, `smtps://` or `smtp+starttls://`,
+    with optional `user:password@` and `?from=` (the sender address)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    user = unquote(parts.username or "")
+    default_port = {"smtps": 465, "smtp+starttls": 587}.get(parts.scheme, 25)
+    sender = parse_qs(parts.query).get("from", [user if "@" in user else f"support@{host}"])[0]
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = email.recipient
+    message["Subject"] = email.subject
+    # Stable across retries, so a receiving server can drop a duplicate delivery.
+    message["Message-ID"] = f"<{email.id}@onward.local>"
+    message.set_content(email.body)
+    smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
+    with smtp_class(host, parts.port or default_port, timeout=20) as smtp:
+        if parts.scheme == "smtp+starttls":
+            smtp.starttls()
+        if user and parts.password:
+            smtp.login(user, unquote(parts.password))
+        smtp.send_message(message)
+
+
+@tool(approval="confirm", timeout_s=30)
+def send_email(
+    to: Annotated[
+        str,
+        Field(
+            pattern=_EMAIL,
+            description="The customer's email address.",
+            json_schema_extra={"format": "email"},
+        ),
+    ],
+    subject: Annotated[str, Field(min_length=1, max_length=200)],
+    body: Annotated[str, Field(min_length=1, description="The answer, in plain text.")],
+    ctx: ToolContext,
+) -> dict[str, Any]:
+    """Email the answer to the customer (a human approves it first)."""
+    settings = get_settings()
+    ledger = ledger_for(settings)
+    email = ledger.record_email(ctx.idempotency_key, recipient=to, subject=subject, body=body)
+    if settings.smtp_url is not None and email.status == "queued":
+        # A crash after sending but before marking it sent re-sends on retry; the
+        # fixed Message-ID lets the receiving side deduplicate.
+        _send_smtp(settings.smtp_url.get_secret_value(), email)
+        email = ledger.mark_email_sent(email.id)
+    return {
+        "email_id": email.id,
+        "to": email.recipient,
+        "subject": email.subject,
+        "status": email.status,
+        "suggested_next_tool": None,
+    }
+
+
+SUPPORT = Goal(
+    name="support",
+    description="Answer customer questions from the help center, or escalate to a human.",
+    instructions=(
+        "You are a support agent for the Lumen Notes app.\n"
+        "1. Call `search_kb` and `classify` with the customer's question.\n"
+        "2. If the category is `escalate`, call `create_ticket` with the question and "
+        "category, and tell the customer a human will follow up (give the ticket id).\n"
+        "3. Otherwise write a short, friendly answer using only the knowledge-base "
+        "articles, and call `send_email` with the customer's email address (ask for it "
+        "if you do not have it), a subject and the answer. A human approves every email; "
+        "if it is rejected or not approved in time, tell the customer and offer a ticket.\n"
+        "4. If the knowledge base has no answer, open a ticket instead of guessing.\n"
+        # Naming the topics also tells the offline guardrail what is on topic.
+        "Help-center topics: "
+        + "; ".join(a["title"].rstrip("?") for a in bundled_data("kb.json", "articles"))
+        + ".\nAlways escalate messages about: "
+        + ", ".join(_RULES[0][1])
+        + "."
+    ),
+    tools=[search_kb, classify, create_ticket, send_email],
+    starter_prompt="Hi! What can I help you with today?",
+    examples=[
+        ExampleTurn(
+            user="How do I reset my password? I'm ana@example.com",
+            assistant="(calls search_kb and classify, then send_email to ana@example.com "
+            "with the reset steps from kb-07)",
+        ),
+        ExampleTurn(
+            user="My account was hacked and someone deleted my notes!",
+            assistant="(classify says escalate, so calls create_ticket and tells the user "
+            "a human will follow up)",
+        ),
+    ],
+)

@@ -1,0 +1,395 @@
+"""Travel goal: find an event, find a flight to it, and invoice the trip.
+
+Events come from a bundled data set (`data/events.json`); flights are generated from a
+hash of the route and date, so the same question always gets the same schedule and
+prices without any network. The invoice is the one real side effect: it is written to
+the ledger and, when `ONWARD_STRIPE_API_KEY` is set, created through Stripe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import random
+from datetime import date
+from functools import cache
+from importlib.resources import files
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+from pydantic.config import JsonDict, JsonValue
+
+from onward.agent.specs import ExampleTurn
+from onward.config import get_settings
+from onward.exceptions import UserError
+from onward.goals.base import Goal
+from onward.store.ledger import Invoice, ledger_for
+from onward.tools import ToolContext, tool
+from onward.tools.decorator import ToolArgumentsError
+
+MonthName = Literal[
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+MONTHS: tuple[str, ...] = MonthName.__args__
+
+# City -> (airport, latitude, longitude, standard UTC offset in hours). Offsets ignore
+# daylight saving time: the schedules are demo data and only need to be consistent.
+AIRPORTS: dict[str, tuple[str, float, float, int]] = {
+    "New York": ("JFK", 40.64, -73.78, -5),
+    "Chicago": ("ORD", 41.98, -87.90, -6),
+    "San Francisco": ("SFO", 37.62, -122.38, -8),
+    "Seattle": ("SEA", 47.45, -122.31, -8),
+    "Austin": ("AUS", 30.19, -97.67, -6),
+    "New Orleans": ("MSY", 29.99, -90.26, -6),
+    "Boston": ("BOS", 42.36, -71.01, -5),
+    "Denver": ("DEN", 39.86, -104.67, -7),
+    "Toronto": ("YYZ", 43.68, -79.63, -5),
+    "Vancouver": ("YVR", 49.19, -123.18, -8),
+    "Montreal": ("YUL", 45.47, -73.74, -5),
+    "Mexico City": ("MEX", 19.44, -99.07, -6),
+    "Los Angeles": ("LAX", 33.94, -118.41, -8),
+    "Miami": ("MIA", 25.80, -80.29, -5),
+    "Atlanta": ("ATL", 33.64, -84.43, -5),
+    "Dallas": ("DFW", 32.90, -97.04, -6),
+    "Washington": ("DCA", 38.85, -77.04, -5),
+    "Phoenix": ("PHX", 33.43, -112.01, -7),
+    "Minneapolis": ("MSP", 44.88, -93.22, -6),
+    "Calgary": ("YYC", 51.13, -114.01, -7),
+}
+_ALIASES = {
+    "nyc": "New York",
+    "new york city": "New York",
+    "sf": "San Francisco",
+    "la": "Los Angeles",
+    "nola": "New Orleans",
+    "montréal": "Montreal",
+    "cdmx": "Mexico City",
+    "washington dc": "Washington",
+    "washington, dc": "Washington",
+}
+_AIRLINES = (
+    ("NS", "Northstar Air"),
+    ("MJ", "Maple Jet"),
+    ("PC", "Pacific Crest"),
+    ("LS", "Lone Star Airways"),
+    ("AV", "Aurora Velo"),
+)
+
+
+@cache
+def load_events() -> tuple[dict[str, Any], ...]:
+    """The bundled events (read once per process)."""
+    text = files("onward.goals").joinpath("data/events.json").read_text(encoding="utf-8")
+    return tuple(json.loads(text)["events"])
+
+
+EVENT_CITIES: list[str] = sorted({e["city"] for e in load_events()})
+FLIGHT_CITIES: list[str] = sorted(AIRPORTS)
+
+
+def examples(values: list[str]) -> JsonDict:
+    """JSON-schema `examples` for a parameter: the offline model matches them in text."""
+    listed: list[JsonValue] = [*values]
+    return {"examples": listed}
+
+
+def _city(name: str) -> str | None:
+    wanted = name.strip().casefold()
+    if wanted in _ALIASES:
+        return _ALIASES[wanted]
+    for city, (code, *_rest) in AIRPORTS.items():
+        if wanted in (city.casefold(), code.casefold()):
+            return city
+    return None
+
+
+def _next_occurrence(month: int, day: int, today: date) -> date:
+    candidate = date(today.year, month, day)
+    return candidate if candidate >= today else date(today.year + 1, month, day)
+
+
+City = Annotated[
+    str,
+    Field(
+        description="A North American city name.",
+        json_schema_extra=examples(FLIGHT_CITIES),
+    ),
+]
+
+
+@tool(local=True, timeout_s=5)
+def find_events(
+    city: Annotated[
+        str,
+        Field(
+            description="City to look in, e.g. `Chicago`.",
+            json_schema_extra=examples(EVENT_CITIES),
+        ),
+    ],
+    month: MonthName,
+) -> dict[str, Any]:
+    """Find events in a North American city during a month.
+
+    Returns the events with their dates (the next time that month comes round), and
+    `destination`/`date` ready to pass to `search_flights`. When the city or month has
+    no events, `note` says which cities or months do.
+    """
+    canonical = _city(city) or city.strip()
+    month_number = MONTHS.index(month) + 1
+    today = date.today()
+    matches = [e for e in load_events() if e["city"] == canonical and e["month"] == month]
+    events = sorted(
+        (
+            {
+                "id": e["id"],
+                "name": e["name"],
+                "date": _next_occurrence(month_number, e["day"], today).isoformat(),
+                "venue": e["venue"],
+                "category": e["category"],
+                "description": e["description"],
+            }
+            for e in matches
+        ),
+        key=lambda e: e["date"],
+    )
+    result: dict[str, Any] = {
+        "city": canonical,
+        "month": month,
+        "events": events,
+        "destination": canonical,
+        "date": events[0]["date"]
+        if events
+        else _next_occurrence(month_number, 15, today).isoformat(),
+    }
+    if not events:
+        if canonical not in EVENT_CITIES:
+            result["note"] = f"No events known for {city!r}. Cities with events: " + ", ".join(
+                EVENT_CITIES
+            )
+        else:
+            other = [
+                m
+                for m in MONTHS
+                if any(e["city"] == canonical and e["month"] == m for e in load_events())
+            ]
+            result["note"] = f"No events in {canonical} in {month}; try: {', '.join(other)}."
+    return result
+
+
+def _distance_km(a: str, b: str) -> float:
+    _, lat1, lon1, _ = AIRPORTS[a]
+    _, lat2, lon2, _ = AIRPORTS[b]
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371 * math.asin(math.sqrt(h))
+
+
+def _clock(minutes: int) -> str:
+    days, rest = divmod(minutes, 24 * 60)
+    text = f"{rest // 60:02d}:{rest % 60:02d}"
+    return f"{text}+{days}" if days else text
+
+
+def flight_schedule(origin: str, destination: str, day: date) -> list[dict[str, Any]]:
+    """The flights of a route on a day: deterministic, seeded by route and date."""
+    seed = hashlib.sha256(f"{origin}|{destination}|{day.isoformat()}".encode()).hexdigest()
+    rng = random.Random(int(seed[:16], 16))
+    km = _distance_km(origin, destination)
+    shift = (AIRPORTS[destination][3] - AIRPORTS[origin][3]) * 60
+    flights: list[dict[str, Any]] = []
+    for _ in range(rng.randint(3, 5)):
+        code, airline = rng.choice(_AIRLINES)
+        stops = 0 if km < 1200 or rng.random() < 0.6 else 1
+        duration = round(km / 780 * 60 + 35 + stops * rng.randint(55, 120))
+        departure = 6 * 60 + rng.randrange(0, 15 * 60, 5)
+        price = max(59.0, 49 + km * 0.09 * rng.uniform(0.75, 1.45) - 30 * stops)
+        flights.append(
+            {
+                "flight_number": f"{code}{rng.randint(100, 2999)}",
+                "airline": airline,
+                "departure_time": _clock(departure),
+                "arrival_time": _clock(departure + duration + shift),
+                "duration_minutes": duration,
+                "stops": stops,
+                "price_usd": round(price, 2),
+            }
+        )
+    return sorted(flights, key=lambda f: f["departure_time"])
+
+
+@tool(local=True, timeout_s=5)
+def search_flights(
+    origin: City,
+    destination: City,
+    date: Annotated[date, Field(description="Travel date, ISO `YYYY-MM-DD`.")],
+) -> dict[str, Any]:
+    """Search flights between two North American cities on a date.
+
+    Returns every flight of the day and, at the top level, the cheapest one's
+    `flight_number`, `price_usd`, and an `amount_usd`/`description` ready for
+    `create_invoice`.
+    """
+    known = ", ".join(FLIGHT_CITIES)
+    src, dst = _city(origin), _city(destination)
+    if src is None or dst is None:
+        bad = origin if src is None else destination
+        raise ToolArgumentsError(f"no airport known for {bad!r}; cities served: {known}")
+    if src == dst:
+        raise ToolArgumentsError("origin and destination are the same city")
+    flights = flight_schedule(src, dst, date)
+    cheapest = min(flights, key=lambda f: f["price_usd"])
+    route = f"{src} ({AIRPORTS[src][0]}) to {dst} ({AIRPORTS[dst][0]})"
+    return {
+        "origin": src,
+        "destination": dst,
+        "date": date.isoformat(),
+        "flights": flights,
+        **cheapest,
+        "amount_usd": cheapest["price_usd"],
+        "description": f"Flight {cheapest['flight_number']} {route} on {date.isoformat()}",
+    }
+
+
+def _local_pay_url(invoice_id: str) -> str:
+    settings = get_settings()
+    return f"http://{settings.api_host}:{settings.api_port}/pay/{invoice_id}"
+
+
+def _stripe_invoice(api_key: str, key: str, invoice: Invoice) -> tuple[str, str]:
+    """Create and finalize a Stripe invoice; returns (Stripe id, hosted pay link).
+
+    Every request carries an idempotency key derived from the tool call's, so a retried
+    activity gets Stripe's recorded responses instead of a second invoice.
+    """
+    try:
+        stripe: Any = importlib.import_module("stripe")
+    except ModuleNotFoundError as exc:
+        raise UserError(
+            "`ONWARD_STRIPE_API_KEY` is set but the `stripe` package is missing; "
+            "run `pip install stripe`"
+        ) from exc
+    customer_params: dict[str, Any] = {"email": invoice.customer_email}
+    if invoice.customer_name:
+        customer_params["name"] = invoice.customer_name
+    customer = stripe.Customer.create(
+        api_key=api_key, idempotency_key=f"{key}:customer", **customer_params
+    )
+    draft = stripe.Invoice.create(
+        api_key=api_key,
+        idempotency_key=f"{key}:invoice",
+        customer=customer["id"],
+        collection_method="send_invoice",
+        days_until_due=14,
+        description=invoice.description,
+        metadata={"onward_invoice_id": invoice.id},
+    )
+    stripe.InvoiceItem.create(
+        api_key=api_key,
+        idempotency_key=f"{key}:item",
+        customer=customer["id"],
+        invoice=draft["id"],
+        amount=invoice.amount_cents,
+        currency=invoice.currency,
+        description=invoice.description,
+    )
+    final = stripe.Invoice.finalize_invoice(
+        draft["id"], api_key=api_key, idempotency_key=f"{key}:finalize"
+    )
+    return str(final["id"]), str(final["hosted_invoice_url"])
+
+
+@tool(approval="confirm", timeout_s=60)
+def create_invoice(
+    customer_email: Annotated[
+        str,
+        Field(
+            pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+            description="Who pays.",
+            json_schema_extra={"format": "email"},
+        ),
+    ],
+    amount_usd: Annotated[float, Field(gt=0, le=100_000, description="Total in US dollars.")],
+    description: Annotated[str, Field(min_length=1, description="What the invoice is for.")],
+    ctx: ToolContext,
+    customer_name: str = "",
+) -> dict[str, Any]:
+    """Create an invoice for the trip and return its id and pay link (needs approval).
+
+    Use the `amount_usd` and `description` from `search_flights` and the customer's
+    email address.
+    """
+    settings = get_settings()
+    ledger = ledger_for(settings)
+    key = ctx.idempotency_key
+    stripe_key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else ""
+    invoice = ledger.record_invoice(
+        key,
+        customer_email=customer_email,
+        customer_name=customer_name,
+        description=description,
+        amount_cents=round(amount_usd * 100),
+        provider="stripe" if stripe_key else "local",
+    )
+    if invoice.pay_url is None:
+        # A retry after a crash between the two writes finishes the same invoice.
+        if invoice.provider == "stripe":
+            ref, url = _stripe_invoice(stripe_key, key, invoice)
+        else:
+            ref, url = invoice.id, _local_pay_url(invoice.id)
+        invoice = ledger.attach_payment_link(invoice.id, ref, url)
+    return {
+        "invoice_id": invoice.id,
+        "pay_url": invoice.pay_url,
+        "amount_usd": invoice.amount_cents / 100,
+        "currency": invoice.currency,
+        "customer_email": invoice.customer_email,
+        "description": invoice.description,
+        "status": invoice.status,
+        "provider": invoice.provider,
+    }
+
+
+TRAVEL = Goal(
+    name="travel",
+    description="Find an event in a North American city, a flight to it, and invoice the trip.",
+    instructions=(
+        "You are a travel agent for events in North American cities.\n"
+        "1. Learn the city and the month the user wants; call `find_events`. If it finds "
+        "nothing, tell the user which cities or months have events.\n"
+        "2. Let the user pick an event (or take the only one), learn where they fly from, "
+        "then call `search_flights` with that origin, the event city as destination and "
+        "the event date.\n"
+        "3. Propose the cheapest flight (number, times, price). When the user agrees and "
+        "gives an email address, call `create_invoice` with the flight's `amount_usd`, "
+        "its `description` and the email. A human must approve the invoice.\n"
+        "4. Finish with the event, the flight and the invoice's pay link.\n"
+        "Never invent events, flights or prices: only use what the tools return."
+    ),
+    tools=[find_events, search_flights, create_invoice],
+    starter_prompt=("Where and when would you like to go? For example: events in Chicago in May."),
+    examples=[
+        ExampleTurn(
+            user="What's on in Austin in November?",
+            assistant="(calls find_events with city=Austin, month=November)",
+        ),
+        ExampleTurn(
+            user="Book me a flight from Denver to the Austin music weekend.",
+            assistant="(calls search_flights with origin=Denver, destination=Austin and the "
+            "event date, then proposes the cheapest flight)",
+        ),
+    ],
+)

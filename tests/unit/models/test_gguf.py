@@ -1,0 +1,152 @@
+"""`GgufModel` without llama-cpp-python: schema, prompt and parsing, with a fake `Llama`.
+
+The real library compiles for a long time and needs weights, so these tests drive the
+model through an injected object with `create_chat_completion`, as llama_cpp.Llama has.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from onward.agent.decisions import AskUser, CallTools, Finish
+from onward.agent.messages import (
+    AssistantMessage,
+    ToolCallMessage,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+)
+from onward.agent.specs import GoalSpec
+from onward.exceptions import MalformedModelOutput
+from onward.models.base import GuardrailRequest, ModelRequest
+from onward.models.gguf import GgufModel, chat_messages, decision_schema, parse_decision
+
+
+class FakeLlama:
+    """Answers each `create_chat_completion` with the next scripted JSON text."""
+
+    def __init__(self, *outputs: str) -> None:
+        self.outputs = list(outputs)
+        self.calls: list[dict[str, Any]] = []
+
+    def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {
+            "choices": [{"message": {"role": "assistant", "content": self.outputs.pop(0)}}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 9},
+        }
+
+
+class SchemaGrammarModel(GgufModel):
+    """Hands the JSON schema itself to the fake instead of compiling a grammar."""
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        return schema
+
+
+def test_schema_only_names_goal_tools_and_hoists_defs(concert_goal: GoalSpec) -> None:
+    schema = decision_schema(concert_goal)
+    kinds = [v["properties"]["kind"]["const"] for v in schema["oneOf"]]
+    assert kinds == ["ask", "call_tools", "finish"]
+    items = schema["oneOf"][1]["properties"]["calls"]["items"]["oneOf"]
+    assert [i["properties"]["tool"]["const"] for i in items] == [t.name for t in concert_goal.tools]
+    month_ref = items[0]["properties"]["args"]["properties"]["month"]["$ref"]
+    assert month_ref == "#/$defs/find_concerts__Month"
+    assert schema["$defs"]["find_concerts__Month"]["enum"] == ["March", "April", "May"]
+    assert "$defs" not in items[0]["properties"]["args"]
+
+
+def test_chat_turns_alternate_and_start_with_the_user(concert_goal: GoalSpec) -> None:
+    turns = chat_messages(
+        "SYSTEM",
+        [
+            UserMessage(text="hi"),
+            UserMessage(text="Lisbon"),
+            ToolCallMessage(call_id="g1", tool="find_concerts", args={"city": "Lisbon"}),
+            ToolResultMessage(call_id="g1", tool="find_concerts", ok=False, error="down"),
+            AssistantMessage(text="Sorry"),
+        ],
+    )
+    roles = [t["role"] for t in turns]
+    assert roles == ["user", "assistant", "user", "assistant", "user"]
+    assert turns[0]["content"].startswith("SYSTEM") and "Lisbon" in turns[0]["content"]
+    assert "error: down" in turns[2]["content"]
+    assert turns[-1]["content"] == "(Continue.)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('{"kind": "ask", "text": "Which city?"}', AskUser(text="Which city?")),
+        ('{"kind": "finish", "answer": "Done."}', Finish(answer="Done.")),
+    ],
+)
+def test_parse_text_decisions(raw: str, expected: object, concert_goal: GoalSpec) -> None:
+    request = ModelRequest(conversation_id="c", goal=concert_goal, messages=[])
+    assert parse_decision(raw, request, Usage()) == expected
+
+
+def test_parse_tool_calls_gives_fresh_ids(concert_goal: GoalSpec) -> None:
+    request = ModelRequest(
+        conversation_id="c",
+        goal=concert_goal,
+        messages=[ToolCallMessage(call_id="gguf-1", tool="find_concerts", args={})],
+    )
+    raw = json.dumps({"kind": "call_tools", "calls": [{"tool": "reserve_seats", "args": {}}]})
+    decision = parse_decision(raw, request, Usage())
+    assert isinstance(decision, CallTools)
+    assert decision.calls[0].call_id == "gguf-2"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        "[1, 2]",
+        '{"kind": "ask", "text": "  "}',
+        '{"kind": "call_tools", "calls": [{"tool": "rm_rf", "args": {}}]}',
+        '{"kind": "call_tools", "calls": [{"tool": "reserve_seats", "args": 3}]}',
+    ],
+)
+def test_parse_rejects_bad_output(raw: str, concert_goal: GoalSpec) -> None:
+    request = ModelRequest(conversation_id="c", goal=concert_goal, messages=[])
+    with pytest.raises(MalformedModelOutput):
+        parse_decision(raw, request, Usage(requests=1))
+
+
+async def test_decide_with_an_injected_llama(concert_goal: GoalSpec) -> None:
+    llama = FakeLlama('{"kind": "ask", "text": "Which city and month?"}')
+    model = SchemaGrammarModel("/models/gemma.gguf", llama=llama)
+    deltas: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        deltas.append(text)
+
+    request = ModelRequest(
+        conversation_id="c",
+        goal=concert_goal,
+        messages=[UserMessage(text="hi")],
+        repair_hint="output was not JSON",
+    )
+    response = await model.decide(request, on_delta)
+    assert response.decision == AskUser(text="Which city and month?")
+    assert "".join(deltas) == "Which city and month?"
+    assert response.model_name == "gguf:gemma.gguf"
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (50, 9)
+    assert response.usage.cost_usd == 0.0
+    sent = llama.calls[0]
+    assert sent["grammar"] == decision_schema(concert_goal)
+    assert "previous output was invalid: output was not JSON" in sent["messages"][-1]["content"]
+
+
+async def test_guardrail_with_an_injected_llama(concert_goal: GoalSpec) -> None:
+    llama = FakeLlama('{"allowed": false, "reply": "I only do concerts."}', "not json")
+    model = SchemaGrammarModel("/models/gemma.gguf", llama=llama)
+    request = GuardrailRequest(conversation_id="c", goal=concert_goal, messages=[], text="burger")
+    first = await model.check_guardrail(request)
+    assert (first.verdict.allowed, first.verdict.reply) == (False, "I only do concerts.")
+    second = await model.check_guardrail(request)
+    assert second.verdict.allowed is True
