@@ -119,6 +119,20 @@ class Settings(BaseSettings):
         default=None, description="Shipping fails for this SKU (saga demonstration)."
     )
 
+    @field_validator(
+        "model_timeout",
+        "model_heartbeat_timeout",
+        "approval_timeout",
+        "idle_timeout",
+        mode="before",
+    )
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # Environment values arrive as strings; a bare number means seconds.
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
     @field_validator("goal_modules", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -162,10 +163,18 @@ class Conversations:
     async def end(self, conversation_id: str, reason: str = "ended by user") -> None:
         await self._update(conversation_id, UPDATE_END, EndConversation(reason=reason))
 
-    async def snapshot(self, conversation_id: str, offset: int = 0) -> ConversationSnapshot:
+    async def snapshot(
+        self, conversation_id: str, offset: int = 0, *, rpc_timeout_s: float | None = None
+    ) -> ConversationSnapshot:
+        """The conversation's state. A query needs a live worker: while none is running
+        it waits, up to `rpc_timeout_s` when given."""
+        timeout = timedelta(seconds=rpc_timeout_s) if rpc_timeout_s else None
         try:
             return await self._handle(conversation_id).query(
-                QUERY_STATE, StateQuery(offset=offset), result_type=ConversationSnapshot
+                QUERY_STATE,
+                StateQuery(offset=offset),
+                result_type=ConversationSnapshot,
+                rpc_timeout=timeout,
             )
         except RPCError as exc:
             raise self._rpc(conversation_id, exc) from exc
