@@ -59,4 +59,4 @@ async def test_conversation_survives_a_server_restart(tmp_path: Path) -> None:
         server.stop()
     assert result.answer == "84"
     assert [(r.tool, r.result) for r in result.tool_calls] == [("add", 42), ("multiply", 84)]
-    assert sum(1 for name, key in toolbox.CALLS if key.startswith(cid + ":")) == 2
+    assert sum(1 for _, key in toolbox.CALLS if key.startswith(cid + ":")) == 2
