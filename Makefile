@@ -18,8 +18,8 @@ run: $(STAMP)
 	$(BIN)/onward up
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/pyright
@@ -28,6 +28,7 @@ test: lint typecheck
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/onward bench
 
 chaos: $(STAMP)
