@@ -13,6 +13,7 @@ from onward.client import data_converter
 from onward.config import Settings
 
 HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
+TEXTS = {p: p.read_text() for p in HISTORIES}
 
 
 def test_histories_are_saved() -> None:
@@ -23,6 +24,6 @@ def test_histories_are_saved() -> None:
 async def test_replay(path: Path, tmp_path: Path) -> None:
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     replayer = Replayer(workflows=[ConversationWorkflow], data_converter=data_converter(settings))
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem, TEXTS[path])
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
