@@ -241,6 +241,10 @@ def _coerce(name: str, prop: Schema, text: str) -> Any:
     return text
 
 
+FREE_TEXT_PARAMS = frozenset({"query", "question", "topic", "request", "prompt"})
+"""String parameters the user's latest message fills as a whole when nothing else does."""
+
+
 def _from_words(name: str, prop: Schema, texts: list[str], used: set[str]) -> Any:
     """Enum values/examples, numbers, ISO dates or emails in the user's words, newest first."""
     kind = prop.get("type")
@@ -253,6 +257,9 @@ def _from_words(name: str, prop: Schema, texts: list[str], used: set[str]) -> An
             value = next((d for d in _DATE.findall(text) if d.lower() not in used), None)
         elif prop.get("format") == "email" or "email" in name.lower():
             value = next((e for e in _EMAIL.findall(text) if e.lower() not in used), None)
+        elif name in FREE_TEXT_PARAMS and kind == "string":
+            # A search query or a question is what the user just said.
+            return text if text.lower() not in used else None
         else:
             return None
         if value is not None:

@@ -273,3 +273,19 @@ async def test_guardrail_allows_any_answer_to_a_question() -> None:
     response = await OfflineModel().check_guardrail(request)
     assert response.verdict.allowed is True
     assert response.usage.cost_usd == 0.0
+
+
+async def test_free_text_parameter_takes_the_users_words() -> None:
+    from onward.goals.registry import get_goal, load_goals
+
+    load_goals()
+    request = ModelRequest(
+        conversation_id="c",
+        goal=get_goal("research").spec(),
+        messages=[UserMessage(text="Research how workflows stay durable")],
+    )
+    response = await OfflineModel().decide(request)
+    assert isinstance(response.decision, CallTools)
+    call = response.decision.calls[0]
+    assert call.tool == "search_documents"
+    assert call.args == {"query": "Research how workflows stay durable"}
