@@ -1,0 +1,123 @@
+"""Operator commands of the `onward` CLI: ledger, tools, chaos, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onward.config import get_settings
+
+console = Console()
+tool_app = typer.Typer(no_args_is_help=True, help="Run tools on their own for manual checks.")
+
+
+def ledger(
+    table: str | None = typer.Option(None, "--table", "-t", help="Only this table."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Show the side-effect ledger (invoices, reports, tickets, emails, …)."""
+    from onward.store.ledger import ledger_tables
+
+    tables = ledger_tables(get_settings())
+    if table is not None:
+        if table not in tables:
+            console.print(f"[red]no ledger table {table!r}; known: {', '.join(tables)}[/red]")
+            raise typer.Exit(2)
+        tables = {table: tables[table]}
+    if as_json:
+        typer.echo(json.dumps(tables, indent=2, default=str))
+        return
+    for name, rows in tables.items():
+        view = Table(title=f"{name} ({len(rows)})")
+        columns = list(rows[0]) if rows else ["(empty)"]
+        for column in columns:
+            view.add_column(column, overflow="fold")
+        for row in rows:
+            view.add_row(*(str(row.get(c, "")) for c in columns))
+        console.print(view)
+
+
+@tool_app.command("run")
+def tool_run(
+    name: str = typer.Argument(..., help="Tool name, e.g. find_events."),
+    args: str = typer.Option("{}", "--args", help="Arguments as a JSON object."),
+    key: str = typer.Option("manual:cli", "--key", help="Idempotency key (conversation:call)."),
+) -> None:
+    """Run one tool with JSON arguments, outside any conversation."""
+    from onward.exceptions import UnknownToolError
+    from onward.goals.registry import load_goals
+    from onward.tools.context import ToolContext
+    from onward.tools.decorator import ToolArgumentsError
+    from onward.tools.registry import get_tool
+
+    load_goals(get_settings().goal_modules)
+    try:
+        parsed = json.loads(args)
+        if not isinstance(parsed, dict):
+            raise ValueError("--args must be a JSON object")
+        tool = get_tool(name)
+    except (ValueError, UnknownToolError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    conversation, _, call = key.partition(":")
+    ctx = ToolContext(conversation_id=conversation, call_id=call or "cli", attempt=1)
+    try:
+        result = asyncio.run(tool.invoke(parsed, ctx))  # pyright: ignore[reportUnknownArgumentType]
+    except ToolArgumentsError as exc:
+        console.print(f"[red]invalid arguments: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+@tool_app.command("list")
+def tool_list() -> None:
+    """List registered tools with their approval policy."""
+    from onward.goals.registry import load_goals
+
+    goals = load_goals(get_settings().goal_modules)
+    view = Table("goal", "tool", "approval", "description")
+    for goal in goals.values():
+        for t in goal.tools:
+            view.add_row(goal.name, t.name, t.approval, t.description.splitlines()[0])
+    console.print(view)
+
+
+def chaos(
+    conversations: int = typer.Option(10, "--conversations", "-k", min=1),
+    kills: int = typer.Option(5, "--kills", "-m", min=0),
+    seed: int = typer.Option(1, "--seed", "-s"),
+    timeout_s: float = typer.Option(900, "--timeout", help="Give up after this many seconds."),
+) -> None:
+    """SIGKILL the worker at random moments; check nothing is lost or doubled."""
+    from onward.chaos import report_table, run_chaos
+
+    report = asyncio.run(run_chaos(conversations, kills, seed, timeout_s))
+    console.print(report_table(report))
+    for line in report.differences:
+        console.print(f"[red]{line}[/red]", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+    console.print("[green]no conversation lost, no side effect doubled[/green]")
+
+
+def bench() -> None:
+    """Run the benchmark suite (`bench/` in a source checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "__main__.py").exists():
+        console.print("[red]`onward bench` runs from a source checkout (bench/ not found)[/red]")
+        raise typer.Exit(2)
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "bench"], cwd=root))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ledger)
+    app.command()(chaos)
+    app.command()(bench)
+    app.add_typer(tool_app, name="tool")
