@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from onward.agent.contracts import ConversationOptions
+from onward.agent.contracts import Budget, ConversationOptions
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.config import Settings
 from onward.conversations import Conversations
@@ -52,6 +52,27 @@ async def _continue_as_new(convs: Conversations) -> str:
     return cid
 
 
+async def _budget_then_raise(convs: Conversations) -> str:
+    cid = await convs.start(
+        "test-math",
+        first_message="count",
+        options=ConversationOptions(budget=Budget(max_tokens=120)),
+    )
+    await convs.wait_for(cid, lambda s: s.status == "budget_exhausted")
+    await convs.raise_budget(cid, max_tokens=10_000)
+    await convs.result(cid)
+    return cid
+
+
+async def _rejected_and_invalid(convs: Conversations) -> str:
+    cid = await convs.start("test-math", first_message="send money")
+    snap = await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
+    approval = snap.pending_approvals[0]
+    await convs.decide(cid, approval.call_id, "reject", approval.args_hash, feedback="no")
+    await convs.result(cid)
+    return cid
+
+
 SCENARIOS: dict[str, tuple[list[object], Callable[[Conversations], Awaitable[str]]]] = {
     "tools_and_approval": (
         [
@@ -68,6 +89,23 @@ SCENARIOS: dict[str, tuple[list[object], Callable[[Conversations], Awaitable[str
         _tools_and_approval,
     ),
     "continue_as_new": ([AskUser(text="ok"), AskUser(text="ok again")], _continue_as_new),
+    "budget": (
+        [_call("b1", "add", a=1, b=1), _call("b2", "add", a=2, b=2), Finish(answer="4")],
+        _budget_then_raise,
+    ),
+    "rejected_and_invalid": (
+        [
+            CallTools(
+                calls=[
+                    ToolCall(call_id="x", tool="launch", args={}),
+                    ToolCall(call_id="y", tool="add", args={"a": "one"}),
+                    ToolCall(call_id="t", tool="transfer", args={"amount": 9, "to": "eve"}),
+                ]
+            ),
+            Finish(answer="Not sent."),
+        ],
+        _rejected_and_invalid,
+    ),
 }
 
 
