@@ -18,6 +18,7 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
+from onward import cli_ops
 from onward.client import connect
 from onward.config import Settings, get_settings
 from onward.observability import metrics_runtime
@@ -84,7 +85,20 @@ def _print_urls(settings: Settings) -> None:
     if settings.embedded:
         console.print(f"  Temporal UI   : {settings.web_ui_url}")
     console.print(f"  data dir      : {settings.data_dir.resolve()}")
+    _print_signin(settings)
     console.print("Press Ctrl-C to stop.")
+
+
+def _print_signin(settings: Settings) -> None:
+    from onward.api.auth import signin_url
+    from onward.api.settings import ApiSettings
+
+    url = signin_url(settings, ApiSettings())
+    if url is None:
+        console.print("  sign in       : with a token from ONWARD_API_TOKENS")
+    else:
+        # Like Jupyter: the token in the URL signs the browser in once.
+        console.print(f"  open          : [link={url}]{url}[/link]", soft_wrap=True)
 
 
 def _supervise(
@@ -196,3 +210,79 @@ def _run_until_signal(main: Coroutine[object, object, None]) -> None:
         pass
     finally:
         loop.close()
+
+
+# ------------------------------------------------------------ terminal clients
+
+_URL_HELP = "API base URL; default from ONWARD_API_HOST/ONWARD_API_PORT."
+_TOKEN_HELP = "API token; default: the local user's token from the data dir."
+
+
+def _api_target(url: str | None, token: str | None) -> tuple[str, str]:
+    from onward.api.auth import local_base_url, read_local_token
+    from onward.api.settings import ApiSettings
+
+    settings = get_settings()
+    if token is None:
+        api = ApiSettings()
+        token = read_local_token(api.token_file(settings.data_dir))
+        if token is None:
+            console.print(
+                "[red]No API token: start onward with `onward up` (it creates the local "
+                "token) or pass --token.[/red]"
+            )
+            raise typer.Exit(2)
+    return (url or local_base_url(settings)).rstrip("/"), token
+
+
+@app.command()
+def chat(
+    goal: str = typer.Option("travel", "--goal", "-g", help="Goal of a new conversation."),
+    resume: str | None = typer.Option(None, "--resume", "-r", help="Continue this conversation."),
+    url: str | None = typer.Option(None, "--url", help=_URL_HELP),
+    token: str | None = typer.Option(None, "--token", envvar="ONWARD_API_TOKEN", help=_TOKEN_HELP),
+) -> None:
+    """Chat in the terminal (through the API): replies stream, approvals are y/n,
+    Ctrl-D leaves the conversation waiting."""
+    from onward.chat import ChatError
+    from onward.chat import chat as run_chat
+
+    base, secret = _api_target(url, token)
+
+    def write(text: str) -> None:
+        typer.echo(text, nl=False)
+
+    try:
+        asyncio.run(run_chat(base, secret, goal=goal, resume=resume, write=write))
+    except ChatError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        typer.echo("")
+
+
+@app.command()
+def conversations(
+    url: str | None = typer.Option(None, "--url", help=_URL_HELP),
+    token: str | None = typer.Option(None, "--token", envvar="ONWARD_API_TOKEN", help=_TOKEN_HELP),
+    limit: int = typer.Option(50, "--limit", min=1, max=500, help="Show at most this many."),
+) -> None:
+    """List my conversations, newest first."""
+    from rich.markup import escape
+
+    from onward.chat import ChatError, list_conversations, printable
+
+    base, secret = _api_target(url, token)
+    try:
+        rows = asyncio.run(list_conversations(base, secret, limit))
+    except ChatError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    table = Table("id", "goal", "started", "first message", title="my conversations")
+    for row in rows:
+        cells = (row["id"], row["goal"], row["created_at"][:19], row["title"])
+        table.add_row(*(escape(printable(str(c))) for c in cells))
+    console.print(table if rows else "no conversations yet")
+
+
+cli_ops.register(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from onward.api.settings import ApiSettings
 from onward.config import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -11,7 +12,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_every_setting_is_documented() -> None:
     text = README.read_text()
-    missing = [n for n in Settings.model_fields if f"`ONWARD_{n.upper()}`" not in text]
+    names = [*Settings.model_fields, *ApiSettings.model_fields]
+    missing = [n for n in names if f"`ONWARD_{n.upper()}`" not in text]
     assert missing == []
 
 

@@ -1,31 +1,134 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: `/v1` API, live events, web UI and `/healthz`."""
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic.json_schema import models_json_schema
+from temporalio.client import Client
 
+from onward.agent.events import ConversationEvent, TokenDelta
+from onward.api.auth import token_book
+from onward.api.deps import ApiState
+from onward.api.errors import install_error_handlers
+from onward.api.index import ConversationIndex
+from onward.api.limits import BodyLimitMiddleware
+from onward.api.routers import conversations, goals, pay, system
+from onward.api.schemas import Health, TemporalHealth
+from onward.api.settings import ApiSettings
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings, get_settings
 
+WEB_DIR = Path(str(files("onward").joinpath("web")))
+# The page runs only its own script and talks only to its own origin: even text that
+# slipped past escaping could not run inline script or send data elsewhere. No referrer,
+# so a sign-in `?token=` never leaks through a followed link.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    client: Client | None = None,
+    api_settings: ApiSettings | None = None,
+) -> FastAPI:
+    """Build the app.
+
+    Args:
+        settings: Process settings; default from the environment.
+        client: An already-connected Temporal client to use; when None, the app
+            connects lazily to the configured Temporal (and `/healthz` reports
+            whether that works).
+        api_settings: API-only settings (tokens, CORS, limits); default from the
+            environment.
+    """
     settings = settings or get_settings()
+    api = api_settings or ApiSettings()
     app = FastAPI(title="onward", version="0.1.0", description="Durable AI agents on Temporal.")
     temporal = TemporalConnection(settings)
+    state = ApiState(
+        settings=settings,
+        api=api,
+        tokens=token_book(api, settings.data_dir),
+        index=ConversationIndex(settings.data_dir / "api.sqlite"),
+        temporal=temporal,
+        injected_client=client,
+    )
     app.state.settings = settings
     app.state.temporal = temporal
+    app.state.api = state
 
-    @app.get("/healthz", tags=["health"])
+    install_error_handlers(app)
+    # Added first = innermost: CORS wraps the limit so a 413 still carries CORS headers.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)
+    if api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["Location"],
+        )
+    for module in (conversations, goals, system, pay):
+        app.include_router(module.router)
+
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "Temporal is not reachable."}},
+    )
     async def healthz() -> JSONResponse:  # pyright: ignore[reportUnusedFunction]
         """200 when Temporal is reachable, 503 with the reason when not."""
-        ok, reason = await temporal.reachable()
-        body: dict[str, Any] = {
-            "status": "ok" if ok else "unavailable",
-            "temporal": {"address": settings.target_address, "reachable": ok, "error": reason},
-        }
-        return JSONResponse(body, status_code=200 if ok else 503)
+        ok, reason = await state.reachable()
+        body = Health(
+            status="ok" if ok else "unavailable",
+            temporal=TemporalHealth(address=settings.target_address, reachable=ok, error=reason),
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
+    @app.get("/", include_in_schema=False)
+    async def index_page() -> FileResponse:  # pyright: ignore[reportUnusedFunction]
+        return FileResponse(WEB_DIR / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    _document_stream_events(app)
     return app
+
+
+def _document_stream_events(app: FastAPI) -> None:
+    """Add the SSE payload models to the OpenAPI components the events route cites."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            _, extra = models_json_schema(
+                [(ConversationEvent, "serialization"), (TokenDelta, "serialization")],
+                ref_template="#/components/schemas/{model}",
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in extra.get("$defs", {}).items():
+                components.setdefault(name, definition)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

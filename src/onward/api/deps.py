@@ -1,0 +1,177 @@
+"""What routes depend on, as `Annotated` aliases: the user, Temporal, the index.
+
+Routes declare `user: CurrentUser`, `convs: ConversationsDep`,
+`conversation: OwnedConversation` … and never read `app.state` themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from temporalio.client import Client
+
+from onward.api.auth import TokenBook
+from onward.api.errors import ApiError, not_found
+from onward.api.index import ConversationIndex, IndexedConversation
+from onward.api.settings import ApiSettings
+from onward.api.temporal import TemporalConnection
+from onward.config import Settings
+from onward.conversations import Conversations
+
+
+@dataclass
+class ApiState:
+    """Everything the routes share, kept on `app.state.api`."""
+
+    settings: Settings
+    api: ApiSettings
+    tokens: TokenBook
+    index: ConversationIndex
+    temporal: TemporalConnection
+    injected_client: Client | None = None
+    """A client the embedding code already connected (tests, one-process setups)."""
+    _conversations: Conversations | None = field(default=None, repr=False)
+
+    async def client(self) -> Client:
+        """The Temporal client: the injected one, or the lazily made connection."""
+        if self.injected_client is not None:
+            return self.injected_client
+        return await self.temporal.client()
+
+    async def conversations(self) -> Conversations:
+        client = await self.client()
+        # The lazy connection is re-made after a failure; follow it.
+        if self._conversations is None or self._conversations.client is not client:
+            self._conversations = Conversations(client, self.settings)
+        return self._conversations
+
+    async def reachable(self) -> tuple[bool, str | None]:
+        """Whether Temporal answers a health check, and why not."""
+        if self.injected_client is None:
+            return await self.temporal.reachable()
+        try:
+            ok = await self.injected_client.service_client.check_health()
+        except Exception as exc:  # any failure means "not reachable", with its reason
+            return False, f"{type(exc).__name__}: {exc}"
+        return ok, None if ok else "health check returned not serving"
+
+
+def get_state(request: Request) -> ApiState:
+    state = request.app.state.api
+    assert isinstance(state, ApiState)
+    return state
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+def app_settings(state: StateDep) -> Settings:
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+_bearer = HTTPBearer(
+    auto_error=False, description="A token from `ONWARD_API_TOKENS` or `<data_dir>/api-token`."
+)
+_query_token = APIKeyQuery(
+    name="token",
+    auto_error=False,
+    description="The bearer token as a query parameter, for `EventSource`, which cannot "
+    "send headers. Accepted on the events route only.",
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        "send `Authorization: Bearer <token>` with a valid token "
+        "(the local one is in `<data_dir>/api-token`; `onward up` prints a sign-in URL)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _authenticate(tokens: TokenBook, token: str | None) -> str:
+    user = tokens.user_for(token)
+    if user is None:
+        raise _unauthorized()
+    return user
+
+
+async def current_user(state: StateDep, credentials: BearerCredentials) -> str:
+    """The user named by the `Authorization: Bearer` token."""
+    return _authenticate(state.tokens, credentials.credentials if credentials else None)
+
+
+async def stream_user(
+    state: StateDep,
+    credentials: BearerCredentials,
+    query_token: Annotated[str | None, Depends(_query_token)],
+) -> str:
+    """Like `current_user`, but also accepts `?token=` (browsers' `EventSource`)."""
+    token = credentials.credentials if credentials else query_token
+    return _authenticate(state.tokens, token)
+
+
+CurrentUser = Annotated[str, Depends(current_user)]
+StreamUser = Annotated[str, Depends(stream_user)]
+
+
+async def get_index(state: StateDep) -> ConversationIndex:
+    return state.index
+
+
+IndexDep = Annotated[ConversationIndex, Depends(get_index)]
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    detail = str(exc) or type(exc).__name__
+    return ApiError(503, "temporal_unavailable", f"Temporal is not reachable: {detail}")
+
+
+async def get_client(state: StateDep) -> Client:
+    try:
+        return await state.client()
+    except Exception as exc:  # connection failures of any kind: tell the caller why
+        raise _unavailable(exc) from exc
+
+
+async def get_conversations(state: StateDep) -> Conversations:
+    try:
+        return await state.conversations()
+    except Exception as exc:  # connection failures of any kind: tell the caller why
+        raise _unavailable(exc) from exc
+
+
+TemporalClientDep = Annotated[Client, Depends(get_client)]
+ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
+ConversationId = Annotated[str, Path(description="The conversation (= workflow) id.")]
+
+
+async def owned_conversation(
+    conversation_id: ConversationId, user: CurrentUser, index: IndexDep
+) -> IndexedConversation:
+    """The conversation if the caller owns it; 404 otherwise (also for other users')."""
+    found = await index.get(conversation_id, user)
+    if found is None:
+        raise not_found(conversation_id)
+    return found
+
+
+async def owned_stream(
+    conversation_id: ConversationId, user: StreamUser, index: IndexDep
+) -> IndexedConversation:
+    """`owned_conversation` for the events route (token also from `?token=`)."""
+    found = await index.get(conversation_id, user)
+    if found is None:
+        raise not_found(conversation_id)
+    return found
+
+
+OwnedConversation = Annotated[IndexedConversation, Depends(owned_conversation)]
+OwnedStream = Annotated[IndexedConversation, Depends(owned_stream)]

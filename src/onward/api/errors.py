@@ -1,0 +1,144 @@
+"""Every API error is JSON `{"error": {"code": ..., "reason": ...}}`.
+
+Handlers map onward's exceptions to HTTP statuses in one place, so routes raise
+domain errors (`InputRejected`, `ConversationNotFound`, …) and never build error
+responses themselves. `error_responses` documents the same shapes in OpenAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+from onward.conversations import ConversationNotFound
+from onward.exceptions import InputRejected, UnknownGoalError
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    """Stable machine-readable code, e.g. `not_found`, `input_rejected`."""
+    reason: str
+    """A sentence for humans: what was wrong and, where possible, what to do."""
+
+
+class ErrorBody(BaseModel):
+    """The body of every non-2xx response."""
+
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """An error a route raises to answer with `status` and a reason."""
+
+    def __init__(
+        self, status: int, code: str, reason: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.reason = reason
+        self.headers = headers
+
+
+def not_found(conversation_id: str) -> ApiError:
+    """The one answer for unknown, deleted and other users' conversations alike."""
+    return ApiError(404, "not_found", f"no conversation `{conversation_id}`")
+
+
+_DESCRIPTIONS: dict[int, str] = {
+    401: "Missing or unknown bearer token.",
+    404: "No such conversation (or not yours: the two are indistinguishable).",
+    409: "The conversation refused the input (stale approval, ended conversation, …).",
+    413: "The request body is larger than the API accepts.",
+    422: "The request is invalid (schema, unknown goal, message too long, …).",
+    503: "Temporal is not reachable.",
+}
+_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "input_rejected",
+    413: "payload_too_large",
+    422: "invalid_request",
+    503: "temporal_unavailable",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for `statuses`, all with the `ErrorBody` schema."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+def error_response(
+    status: int, code: str, reason: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(code=code, reason=reason))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _validation_reason(errors: Sequence[Any]) -> str:
+    parts: list[str] = []
+    for err in errors[:5]:
+        if err.get("type") == "json_invalid":
+            detail = err.get("ctx", {}).get("error", "")
+            parts.append(f"the request body is not valid JSON ({detail})")
+            continue
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is invalid"
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.reason, exc.headers)
+
+
+async def _input_rejected(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InputRejected)
+    return error_response(409, "input_rejected", exc.reason)
+
+
+async def _conversation_not_found(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(404, "not_found", str(exc))
+
+
+async def _unknown_goal(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, "unknown_goal", str(exc))
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "invalid_request", _validation_reason(exc.errors()))
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODES.get(exc.status_code, f"http_{exc.status_code}")
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, exc.detail, headers)
+
+
+async def _temporal_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Temporal RPC failures that no route turned into a domain error: the service
+    # (not the request) is the problem, so 503 lets clients retry.
+    return error_response(503, "temporal_unavailable", f"Temporal: {exc}")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the JSON error handlers on `app`."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(InputRejected, _input_rejected)
+    app.add_exception_handler(ConversationNotFound, _conversation_not_found)
+    app.add_exception_handler(UnknownGoalError, _unknown_goal)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RPCError, _temporal_unavailable)

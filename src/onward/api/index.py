@@ -1,0 +1,147 @@
+"""Who owns which conversation: a small SQLite index kept by the API.
+
+Temporal's visibility (list) API is not available on every server (the time-skipping
+test server has none), and ownership must be checked on every request anyway, so the
+API records each conversation it starts here. A deleted conversation stays as a row
+marked `deleted`, which makes it unreachable through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Generator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    goal TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS conversations_by_owner
+    ON conversations (owner, deleted, created_at);
+"""
+TITLE_CHARS = 80
+
+
+@dataclass(frozen=True)
+class IndexedConversation:
+    """One row of the owner index."""
+
+    conversation_id: str
+    owner: str
+    goal: str
+    title: str
+    created_at: datetime
+
+
+class ConversationIndex:
+    """Owner index in `path` (created on first use; safe for several API processes).
+
+    Every call opens its own connection in a worker thread, so the event loop never
+    blocks on disk and no connection is shared across threads.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            # WAL lets readers and one writer from several API processes proceed.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Generator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=10)
+        try:
+            with db:  # commit on success, roll back on error
+                yield db
+        finally:
+            db.close()
+
+    async def add(self, conversation_id: str, owner: str, goal: str, title: str) -> datetime:
+        """Record a new conversation; returns its creation time."""
+        created = datetime.now(UTC)
+
+        def write() -> None:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO conversations (conversation_id, owner, goal, title, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (conversation_id, owner, goal, title[:TITLE_CHARS], created.isoformat()),
+                )
+
+        await asyncio.to_thread(write)
+        return created
+
+    async def get(self, conversation_id: str, owner: str) -> IndexedConversation | None:
+        """The conversation if `owner` owns it and it is not deleted, else None."""
+
+        def read() -> list[tuple[str, str, str, str, str]]:
+            with self._connect() as db:
+                return db.execute(
+                    "SELECT conversation_id, owner, goal, title, created_at FROM conversations"
+                    " WHERE conversation_id = ? AND owner = ? AND deleted = 0",
+                    (conversation_id, owner),
+                ).fetchall()
+
+        rows = await asyncio.to_thread(read)
+        return _row(rows[0]) if rows else None
+
+    async def list_owned(self, owner: str, limit: int = 50) -> list[IndexedConversation]:
+        """`owner`'s conversations, newest first."""
+
+        def read() -> list[tuple[str, str, str, str, str]]:
+            with self._connect() as db:
+                return db.execute(
+                    "SELECT conversation_id, owner, goal, title, created_at FROM conversations"
+                    " WHERE owner = ? AND deleted = 0 ORDER BY created_at DESC LIMIT ?",
+                    (owner, limit),
+                ).fetchall()
+
+        return [_row(r) for r in await asyncio.to_thread(read)]
+
+    async def title_if_untitled(self, conversation_id: str, owner: str, title: str) -> None:
+        """Name a conversation started without a message after its first message."""
+
+        def write() -> None:
+            with self._connect() as db:
+                db.execute(
+                    "UPDATE conversations SET title = ? WHERE conversation_id = ? AND owner = ?"
+                    " AND deleted = 0 AND title = ''",
+                    (title[:TITLE_CHARS], conversation_id, owner),
+                )
+
+        await asyncio.to_thread(write)
+
+    async def mark_deleted(self, conversation_id: str, owner: str) -> bool:
+        """Hide the conversation from the API and drop its title; False if not found."""
+
+        def write() -> int:
+            with self._connect() as db:
+                cursor = db.execute(
+                    "UPDATE conversations SET deleted = 1, title = ''"
+                    " WHERE conversation_id = ? AND owner = ? AND deleted = 0",
+                    (conversation_id, owner),
+                )
+                return cursor.rowcount
+
+        return await asyncio.to_thread(write) > 0
+
+
+def _row(row: tuple[str, str, str, str, str]) -> IndexedConversation:
+    cid, owner, goal, title, created = row
+    return IndexedConversation(
+        conversation_id=cid,
+        owner=owner,
+        goal=goal,
+        title=title,
+        created_at=datetime.fromisoformat(created),
+    )

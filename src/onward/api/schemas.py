@@ -1,0 +1,183 @@
+"""Request and response bodies of the HTTP API.
+
+Requests (`*Request`) are what clients may send, with nothing the server decides
+(owner, ids, timeouts); responses are what the server returns. Workflow contract
+models are reused where the API shows them unchanged (`Usage`, `Budget`, messages).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from onward.agent.contracts import Budget, ConversationSnapshot, MessagePolicy
+from onward.agent.messages import Usage
+from onward.agent.specs import ApprovalPolicy
+
+
+class _Request(BaseModel):
+    # A misspelt field is a mistake the client wants to hear about, not silently lose.
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ requests
+
+
+class BudgetRequest(_Request):
+    max_tokens: int | None = Field(default=None, ge=1, description="Total token limit.")
+    max_cost_usd: float | None = Field(default=None, gt=0, description="Cost limit in USD.")
+
+
+class OptionsRequest(_Request):
+    message_policy: MessagePolicy = Field(
+        default="queue",
+        description="`queue`: a message sent mid-turn waits for its turn. `interrupt`: it "
+        "cancels the model call in flight and the agent plans again with it.",
+    )
+    budget: BudgetRequest = Field(default_factory=BudgetRequest)
+
+
+class CreateConversationRequest(_Request):
+    goal: str = Field(min_length=1, max_length=200, description="A goal name from /v1/goals.")
+    message: str | None = Field(default=None, description="Optional first user message.")
+    options: OptionsRequest = Field(default_factory=OptionsRequest)
+
+
+class SendMessageRequest(_Request):
+    text: str = Field(min_length=1, description="The user's message.")
+
+
+class ApprovalRequest(_Request):
+    decision: Literal["approve", "reject"]
+    args_hash: str = Field(
+        min_length=1,
+        description="The `args_hash` of the pending approval: binds the decision to the "
+        "exact arguments the user saw.",
+    )
+    feedback: str | None = Field(
+        default=None, max_length=2000, description="Told to the agent with a rejection."
+    )
+
+
+class RaiseBudgetRequest(_Request):
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+
+
+# ----------------------------------------------------------------- responses
+
+
+class ConversationLinks(BaseModel):
+    self: str
+    events: str
+    workflow: str
+    """The conversation's workflow in the Temporal Web UI."""
+
+
+class ConversationCreated(BaseModel):
+    id: str
+    goal: str
+    created_at: datetime
+    links: ConversationLinks
+
+
+class ConversationSummary(BaseModel):
+    id: str
+    goal: str
+    title: str
+    """The first message, shortened ('' when the conversation started without one)."""
+    created_at: datetime
+    links: ConversationLinks
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationSummary]
+
+
+class ConversationDetail(ConversationSnapshot):
+    """The workflow's snapshot (messages from `offset` on) plus what the API knows."""
+
+    title: str
+    created_at: datetime
+    links: ConversationLinks
+
+
+class MessageAccepted(BaseModel):
+    index: int
+    """Position of the message in the transcript (or inbox order when queued)."""
+    queued: bool
+    """True when the agent was busy: the message waits (or interrupts, per policy)."""
+
+
+class ApprovalRecorded(BaseModel):
+    call_id: str
+    decision: Literal["approve", "reject"]
+
+
+class BudgetState(BaseModel):
+    budget: Budget
+    usage: Usage
+
+
+class ToolInfo(BaseModel):
+    name: str
+    description: str
+    approval: ApprovalPolicy
+    """`auto` runs at once, `confirm` waits for a human, `deny` never runs."""
+    parameters: dict[str, Any]
+    """JSON schema of the arguments."""
+
+
+class GoalInfo(BaseModel):
+    name: str
+    description: str
+    starter_prompt: str
+    tools: list[ToolInfo]
+
+
+class GoalList(BaseModel):
+    goals: list[GoalInfo]
+
+
+class Me(BaseModel):
+    user: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    """The configured model id (`offline`, `openai:gpt-4o-mini`, …)."""
+    description: str
+    offline: bool
+    """True for the built-in offline model: the UI labels it clearly."""
+
+
+class TemporalInfo(BaseModel):
+    namespace: str
+    web_ui_url: str
+    workflow_url_template: str
+    """Replace `{id}` with a conversation id for its workflow page."""
+
+
+class Limits(BaseModel):
+    max_message_chars: int
+    max_body_bytes: int
+
+
+class Info(BaseModel):
+    version: str
+    model: ModelInfo
+    temporal: TemporalInfo
+    limits: Limits
+
+
+class TemporalHealth(BaseModel):
+    address: str
+    reachable: bool
+    error: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    temporal: TemporalHealth

@@ -1,0 +1,138 @@
+"""Server-sent events: the conversation's stream as `text/event-stream`, and a decoder.
+
+Each stream item becomes one SSE event whose `id:` is its global stream offset, so a
+client that reconnects with `Last-Event-ID: n` (or `?after=n`) receives exactly the
+items after `n`: nothing missed, nothing twice, even across API restarts, because the
+offsets live in the workflow, not in the API process.
+
+Event names are the `ConversationEvent.type` (`message`, `status`, …) or `delta` for
+streamed model text. Two more carry no id: `end` when the conversation has ended and
+every retained item was sent, and `stream_error` if reading the stream failed (not
+`error`, which browsers' `EventSource` reserves for connection failures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from onward.agent.events import TOPIC_DELTA
+from onward.streaming import StreamItem, conversation_events
+
+KEEPALIVE = b": keep-alive\n\n"
+RETRY_MS = 2000
+"""How long browsers wait before reconnecting a dropped stream."""
+
+
+def encode(event: str, data: str, event_id: int | None = None) -> bytes:
+    """One SSE event. Multi-line `data` is split into several `data:` lines."""
+    lines = [f"event: {event}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines += [f"data: {part}" for part in data.split("\n")]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def event_name(item: StreamItem) -> str:
+    if item.topic == TOPIC_DELTA:
+        return "delta"
+    return getattr(item.data, "type", item.topic)
+
+
+def resume_offset(last_event_id: str | None, after: int | None) -> int:
+    """The first offset to send, from `Last-Event-ID` and/or `?after=`.
+
+    Both name the last offset the client has; a browser reconnecting sends the header
+    while the URL keeps the original `after`, so the larger (newer) one wins.
+    """
+    seen = [after] if after is not None else []
+    if last_event_id is not None and last_event_id.strip().lstrip("-").isdigit():
+        seen.append(int(last_event_id.strip()))
+    return max(seen) + 1 if seen else 0
+
+
+async def conversation_sse(
+    client: Client, conversation_id: str, from_offset: int, keepalive_s: float
+) -> AsyncIterator[bytes]:
+    """The SSE body: events from `from_offset` on, keep-alives while idle, then `end`."""
+    queue: asyncio.Queue[StreamItem | BaseException | None] = asyncio.Queue(maxsize=256)
+
+    async def pump() -> None:
+        try:
+            async for item in conversation_events(client, conversation_id, from_offset):
+                await queue.put(item)
+            await queue.put(None)
+        except Exception as exc:  # reported to the client as an `error` event
+            await queue.put(exc)
+
+    reader = asyncio.create_task(pump(), name=f"sse-{conversation_id}")
+    getter: asyncio.Task[StreamItem | BaseException | None] | None = None
+    try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        while True:
+            # One pending `get` survives keep-alive timeouts, so no item is dropped.
+            getter = getter or asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter}, timeout=keepalive_s)
+            if not done:
+                yield KEEPALIVE
+                continue
+            got = getter.result()
+            getter = None
+            if got is None:
+                yield encode("end", json.dumps({"conversation_id": conversation_id}))
+                return
+            if isinstance(got, BaseException):
+                reason = f"{type(got).__name__}: {got}"
+                yield encode("stream_error", json.dumps({"reason": reason}))
+                return
+            yield encode(event_name(got), got.data.model_dump_json(), got.offset)
+    finally:
+        for task in (reader, getter):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    """One decoded event. `id` is None for events without an `id:` line."""
+
+    event: str
+    data: str
+    id: str | None = None
+
+
+class SseDecoder:
+    """Incremental `text/event-stream` decoder (one line at a time, without EOL)."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+        self._id: str | None = None
+
+    def feed(self, line: str) -> SseEvent | None:
+        """Take one line; returns an event when `line` completes one."""
+        if line == "":
+            if not self._data and not self._event:
+                self._id = None
+                return None
+            event = SseEvent(self._event or "message", "\n".join(self._data), self._id)
+            self._event, self._data, self._id = "", [], None
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        elif name == "id":
+            self._id = value
+        return None
