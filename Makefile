@@ -3,7 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.onward-installed
+# Extras to install; CI adds `local` so the GGUF model test runs there too.
+EXTRAS ?= dev
+comma := ,
+STAMP := $(VENV)/.onward-installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: run test lint typecheck unit bench chaos clean
 
@@ -11,7 +14,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "onward needs Python 3.11+"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $@
 
 run: $(STAMP)

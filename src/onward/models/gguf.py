@@ -36,6 +36,7 @@ from onward.models.base import (
 )
 
 Schema = dict[str, Any]
+TEXT_MAX_CHARS = 400
 
 GUARDRAIL_SCHEMA: Schema = {
     "type": "object",
@@ -83,7 +84,9 @@ def decision_schema(goal: GoalSpec) -> Schema:
             defs[prefix + name] = _rewrite_refs(sub, prefix)
         args = _rewrite_refs(spec.parameters, prefix)
         calls.append(_object({"tool": {"const": spec.name}, "args": args}, ["tool", "args"]))
-    text = {"type": "string", "minLength": 1}
+    # A bounded string makes the grammar close it: small models otherwise ramble until
+    # the token limit and leave the JSON unterminated.
+    text = {"type": "string", "minLength": 1, "maxLength": TEXT_MAX_CHARS}
     variants = [_object({"kind": {"const": "ask"}, "text": text}, ["kind", "text"])]
     if calls:
         items = {"oneOf": calls}
@@ -155,7 +158,8 @@ def parse_decision(raw: str, request: ModelRequest, usage: Usage) -> Decision:
         MalformedModelOutput: The output is not a decision for this goal.
     """
     try:
-        data = json.loads(raw)
+        # strict=False: small models put raw newlines inside strings.
+        data = json.loads(raw, strict=False)
     except ValueError as exc:
         raise MalformedModelOutput(f"output is not JSON ({exc}): {raw[:200]!r}", usage) from exc
     if not isinstance(data, dict):
