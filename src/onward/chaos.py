@@ -49,8 +49,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         "travel",
         ("I'd like to see events in San Francisco in March", "New York", "alex@example.com"),
     ),
-    Scenario("purchase", ("Buy 2 MUG-1 with card tok_visa", "1 Main St, Springfield")),
-    Scenario("purchase", ("Buy 1 FRAGILE-1 with card tok_visa", "2 Side St, Springfield")),
+    # Stock is shared by all conversations: one unit each of the two deepest SKUs keeps
+    # the outcome independent of which conversation reserves first (up to ~120 runs).
+    Scenario("purchase", ("Buy 1 MUG-1 with card tok_visa", "1 Main St, Springfield")),
+    Scenario("purchase", ("Buy 1 TEE-M with card tok_visa", "2 Side St, Springfield")),
     Scenario("research", ("Research how workflows stay durable",)),
     Scenario("support", ("I was charged twice on my invoice, please help", "me@example.com")),
 )
@@ -89,6 +91,8 @@ class Report:
         )
 
 
+SAGA_SKU = "TEE-M"
+"""Shipping fails for it in chaos runs, so every fifth conversation runs the saga."""
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
 
 
@@ -186,7 +190,7 @@ async def _run(n: int, kills: int, seed: int, root: Path, timeout_s: float) -> R
         ONWARD_TEMPORAL_ADDRESS=settings.target_address,
         ONWARD_MODEL="offline",
         ONWARD_MODEL_HEARTBEAT_TIMEOUT="2",
-        ONWARD_PURCHASE_FAIL_SKU="FRAGILE-1",
+        ONWARD_PURCHASE_FAIL_SKU=SAGA_SKU,
     )
     worker = _Worker(env, root / "worker.log")
     worker.start()
