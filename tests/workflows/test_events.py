@@ -7,7 +7,7 @@ from temporalio.client import Client
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.events import ConversationEvent, TokenDelta
 from onward.streaming import StreamItem, conversation_events
-from onward.testing import ScriptedModel
+from onward.testing import ScriptedModel, ServerError
 from tests.conftest import AgentFactory
 
 
@@ -54,3 +54,18 @@ async def test_events_cover_the_turn_and_resume_from_any_offset(ts_agent: AgentF
         cut = items[len(items) // 2].offset
         rest = await _collect(convs.client, cid, cut + 1)
         assert [i.offset for i in rest] == [i.offset for i in items if i.offset > cut]
+
+
+async def test_a_retried_model_call_is_announced(ts_agent: AgentFactory) -> None:
+    model = ScriptedModel([ServerError(503), Finish(answer="back")])
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-math", first_message="hi")
+        await convs.result(cid)
+        items = await _collect(convs.client, cid)
+    statuses = [
+        (i.data.status, i.data.detail)
+        for i in items
+        if isinstance(i.data, ConversationEvent) and i.data.type == "status"
+    ]
+    assert ("retrying_model", "attempt 2") in statuses
+    assert statuses[-1][0] == "ended"

@@ -17,7 +17,7 @@ from temporalio.contrib.workflow_streams import TopicHandle, WorkflowStreamClien
 from temporalio.exceptions import ApplicationError
 
 from onward.agent.activity_contracts import ACTIVITY_DECIDE, ACTIVITY_GUARDRAIL, DecideResult
-from onward.agent.events import TOPIC_DELTA, TokenDelta
+from onward.agent.events import TOPIC_DELTA, TOPIC_EVENTS, ConversationEvent, TokenDelta
 from onward.agent.messages import Usage
 from onward.exceptions import (
     ERR_MODEL_PERMANENT,
@@ -91,6 +91,14 @@ class LlmActivities:
         async with WorkflowStreamClient.from_within_activity(
             batch_interval=DELTA_BATCH_INTERVAL
         ) as stream:
+            attempt = activity.info().attempt
+            if attempt > 1:
+                # The workflow only sees the final outcome; tell watchers a retry is on.
+                stream.topic(TOPIC_EVENTS, type=ConversationEvent).publish(
+                    ConversationEvent(
+                        type="status", status="retrying_model", detail=f"attempt {attempt}"
+                    )
+                )
             return await self._decide(request, stream.topic(TOPIC_DELTA, type=TokenDelta))
 
     async def _decide(self, request: ModelRequest, deltas: TopicHandle[TokenDelta]) -> DecideResult:
