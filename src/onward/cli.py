@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
@@ -26,6 +27,24 @@ from onward.processes import spawn, stop, wait_for_port
 
 app = typer.Typer(no_args_is_help=True, help="Durable AI agents on Temporal.")
 console = Console()
+
+
+@app.callback()
+def _check_configuration() -> None:
+    """Durable AI agents on Temporal."""
+    # Read the configuration once up front: a typo in an ONWARD_* variable is a clear
+    # one-line error here rather than a traceback from deep inside a command.
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            console.print(
+                f"[red]invalid configuration: ONWARD_{field.upper()}: {error['msg']}[/red]",
+                markup=True,
+                highlight=False,
+            )
+        raise typer.Exit(2) from exc
 
 
 def _child(command: str, settings: Settings) -> list[str]:

@@ -51,3 +51,17 @@ def test_tool_run_refuses_bad_input_clearly(app: typer.Typer) -> None:
 def test_tool_list_names_bundled_tools(app: typer.Typer) -> None:
     out = CliRunner().invoke(app, ["tool", "list"]).output
     assert "create_invoice" in out and "confirm" in out
+
+
+def test_bad_configuration_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from onward.cli import app as onward_app
+
+    monkeypatch.setenv("ONWARD_LLM_CONCURRENCY", "zero")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(onward_app, ["doctor"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "invalid configuration: ONWARD_LLM_CONCURRENCY" in result.output
+    assert "Traceback" not in result.output
