@@ -39,6 +39,9 @@ class ConversationNotFound(OnwardError):
     """No conversation with that id exists."""
 
 
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
+
+
 def default_options(settings: Settings) -> ConversationOptions:
     return ConversationOptions(
         approval_timeout_s=settings.approval_timeout.total_seconds(),
@@ -97,6 +100,8 @@ class Conversations:
             ),
             id=cid,
             task_queue=self.settings.task_queue,
+            # A task stuck on a killed worker is retried elsewhere after this.
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
         )
         return cid
 

@@ -7,6 +7,7 @@ from temporalio.testing import WorkflowEnvironment
 from onward.client import data_converter
 from onward.config import Settings
 from onward.server import (
+    DYNAMIC_CONFIG,
     SEARCH_ATTRIBUTES,
     SQLITE_PRAGMAS,
     temporal_cli_path,
@@ -29,6 +30,8 @@ async def local_dev_environment(settings: Settings) -> WorkflowEnvironment:
         extra += ["--sqlite-pragma", pragma]
     for key, kind in SEARCH_ATTRIBUTES.items():
         extra += ["--search-attribute", f"{key}={kind}"]
+    for key, value in DYNAMIC_CONFIG.items():
+        extra += ["--dynamic-config-value", f"{key}={value}"]
     return await WorkflowEnvironment.start_local(
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),

