@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError
 
 from onward.conversations import ConversationNotFound
@@ -53,6 +54,7 @@ def not_found(conversation_id: str) -> ApiError:
 
 
 _DESCRIPTIONS: dict[int, str] = {
+    400: "The request body could not be parsed (e.g. it is not UTF-8).",
     401: "Missing or unknown bearer token.",
     404: "No such conversation (or not yours: the two are indistinguishable).",
     409: "The conversation refused the input (stale approval, ended conversation, …).",
@@ -120,10 +122,28 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", _validation_reason(exc.errors()))
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path supports. Starlette's own 405 names only those
+    of the first route on the path (a path with GET and POST has two routes)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+
+
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODES.get(exc.status_code, f"http_{exc.status_code}")
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
     return error_response(exc.status_code, code, exc.detail, headers)
 
 

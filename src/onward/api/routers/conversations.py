@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from onward.agent.contracts import Budget, ConversationOptions
+from onward.agent.events import EventType
 from onward.api.deps import (
     ConversationsDep,
     CurrentUser,
@@ -46,7 +47,7 @@ router = APIRouter(
     responses=error_responses(401, 422, 503),
 )
 _OWNED = error_responses(404)
-_INPUT = error_responses(404, 409, 413)
+_INPUT = error_responses(400, 404, 409, 413)
 _NO_MESSAGES = 2**31 - 1
 """A transcript offset past any real one, for snapshots that need no messages."""
 
@@ -81,7 +82,7 @@ def checked_text(text: str, settings: Settings) -> str:
     "",
     status_code=201,
     response_model=ConversationCreated,
-    responses=error_responses(413),
+    responses=error_responses(400, 413),
     summary="Start a conversation",
 )
 async def create_conversation(
@@ -232,6 +233,27 @@ async def raise_budget(
     return BudgetState(budget=snap.budget, usage=snap.usage)
 
 
+def _sse_event(names: list[str], payload: dict[str, Any]) -> dict[str, Any]:
+    """One kind of event as OpenAPI 3.2 documents event streams: `data` is JSON text."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"enum": names},
+            "id": {"type": "string"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": payload,
+            },
+        },
+    }
+
+
+def _one_string(name: str) -> dict[str, Any]:
+    return {"type": "object", "required": [name], "properties": {name: {"type": "string"}}}
+
+
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "`text/event-stream`. Each event's `id` is its stream offset; "
@@ -243,8 +265,13 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
             "text/event-stream": {
                 "schema": {
                     "oneOf": [
-                        {"$ref": "#/components/schemas/ConversationEvent"},
-                        {"$ref": "#/components/schemas/TokenDelta"},
+                        _sse_event(
+                            list(get_args(EventType)),
+                            {"$ref": "#/components/schemas/ConversationEvent"},
+                        ),
+                        _sse_event(["delta"], {"$ref": "#/components/schemas/TokenDelta"}),
+                        _sse_event(["end"], _one_string("conversation_id")),
+                        _sse_event(["stream_error"], _one_string("reason")),
                     ]
                 }
             }
