@@ -15,10 +15,26 @@ from onward.store.payloads import LocalPayloadDriver
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    storage = ExternalStorage(
-        drivers=[LocalPayloadDriver(settings.data_dir / "payloads")],
-        payload_size_threshold=settings.payload_threshold_bytes,
-    )
+    """Pydantic-aware JSON; payloads above the threshold go to S3 when a bucket is
+    configured, else to the local store (which stays readable for older references)."""
+    local = LocalPayloadDriver(settings.data_dir / "payloads")
+    if settings.payload_s3_bucket:
+        from onward.store.s3 import s3_driver
+
+        s3 = s3_driver(
+            settings.payload_s3_bucket,
+            settings.payload_s3_endpoint_url,
+            settings.payload_s3_region,
+        )
+        storage = ExternalStorage(
+            drivers=[s3, local],
+            driver_selector=lambda _ctx, _payload: s3,
+            payload_size_threshold=settings.payload_threshold_bytes,
+        )
+    else:
+        storage = ExternalStorage(
+            drivers=[local], payload_size_threshold=settings.payload_threshold_bytes
+        )
     return dataclasses.replace(pydantic_data_converter, external_storage=storage)
 
 

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         default=12, ge=1, description="Model decisions allowed for one user message."
     )
     max_message_chars: int = Field(default=8000, ge=1, description="Longest accepted message.")
+    payload_s3_bucket: str | None = Field(
+        default=None, description="Store large payloads in this S3 bucket (`onward[s3]`)."
+    )
+    payload_s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, …); unset = AWS."
+    )
+    payload_s3_region: str | None = Field(default=None, description="S3 region.")
     search_attributes: bool = Field(
         default=True, description="Index goal/owner/status/cost in Temporal visibility."
     )

@@ -1,0 +1,68 @@
+"""Large payloads go to S3 when a bucket is configured (moto's S3 server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3  # pyright: ignore[reportMissingTypeStubs]
+import pytest
+from moto.server import ThreadedMotoServer  # pyright: ignore[reportMissingTypeStubs]
+from temporalio.testing import WorkflowEnvironment
+
+from onward.agent.decisions import Finish
+from onward.config import Settings
+from onward.conversations import Conversations
+from onward.processes import free_port
+from onward.testing import ScriptedModel, local_dev_environment
+from onward.worker import build_workers, running_workers
+from tests.conftest import make_settings
+from tests.workflows import toolbox
+
+pytestmark = pytest.mark.integration
+BUCKET = "onward-payloads"
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+
+
+async def test_large_payloads_are_stored_in_s3(s3_endpoint: str, tmp_path: Path) -> None:
+    settings: Settings = make_settings(
+        tmp_path,
+        payload_s3_bucket=BUCKET,
+        payload_s3_endpoint_url=s3_endpoint,
+        payload_s3_region="us-east-1",
+    )
+    env: WorkflowEnvironment = await local_dev_environment(settings)
+    try:
+        model = ScriptedModel([Finish(answer="stored")])
+        async with running_workers(build_workers(env.client, settings, model)):
+            convs = Conversations(env.client, settings)
+            big = "y" * 300_000
+            cid = await convs.start(toolbox.MATH.name, first_message=big)
+            assert (await convs.result(cid)).answer == "stored"
+            snap = await convs.snapshot(cid)
+        assert snap.messages[0].kind == "user" and len(snap.messages[0].text) == 300_000
+        history = await env.client.get_workflow_handle(cid).fetch_history()
+        assert max(e.ByteSize() for e in history.events) < 100_000
+    finally:
+        await env.shutdown()
+    s3: Any = boto3.client("s3", endpoint_url=s3_endpoint)
+    objects: dict[str, Any] = s3.list_objects_v2(Bucket=BUCKET)
+    assert objects.get("KeyCount", 0) >= 1
+    assert not (tmp_path / "payloads").exists()
