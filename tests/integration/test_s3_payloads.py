@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3  # pyright: ignore[reportMissingTypeStubs]
 import pytest
@@ -24,6 +24,15 @@ pytestmark = pytest.mark.integration
 BUCKET = "onward-payloads"
 
 
+def _s3(endpoint: str) -> Any:
+    return cast(Any, boto3).client("s3", endpoint_url=endpoint)
+
+
+def _object_count(endpoint: str) -> int:
+    listing = cast(dict[str, Any], _s3(endpoint).list_objects_v2(Bucket=BUCKET))
+    return int(listing.get("KeyCount", 0))
+
+
 @pytest.fixture
 def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name, value in {
@@ -36,7 +45,7 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    _s3(endpoint).create_bucket(Bucket=BUCKET)
     yield endpoint
     server.stop()
 
@@ -62,7 +71,5 @@ async def test_large_payloads_are_stored_in_s3(s3_endpoint: str, tmp_path: Path)
         assert max(e.ByteSize() for e in history.events) < 100_000
     finally:
         await env.shutdown()
-    s3: Any = boto3.client("s3", endpoint_url=s3_endpoint)
-    objects: dict[str, Any] = s3.list_objects_v2(Bucket=BUCKET)
-    assert objects.get("KeyCount", 0) >= 1
+    assert _object_count(s3_endpoint) >= 1
     assert not (tmp_path / "payloads").exists()
