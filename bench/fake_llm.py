@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import cast
 
+from bench.cluster import WorkerProcess, worker_env
+from onward.config import Settings
 from onward.testing import FakeOpenAIServer, FakeReply, FakeToolCall
 from onward.testing.fake_openai import FakeResponse, Json, Responder
 
@@ -79,3 +82,13 @@ def mean_in_flight(changes: list[tuple[float, int]], windows: list[tuple[float, 
         weighted += level * (end - cursor)
         total += end - begin
     return weighted / total if total else 0.0
+
+
+def fake_model_worker(
+    settings: Settings, fake: FakeOpenAIServer, log: Path, **extra: str
+) -> WorkerProcess:
+    """A worker child whose model is the `openai:` provider pointed at `fake`."""
+    env = worker_env(
+        settings, ONWARD_MODEL="openai:bench-fake", ONWARD_OPENAI_BASE_URL=fake.base_url, **extra
+    )
+    return WorkerProcess(env, log)

@@ -96,32 +96,31 @@ def step_breakdown(events: Sequence[HistoryEvent]) -> Breakdown:
     return out
 
 
-def completions_after(
-    events: Sequence[HistoryEvent], activity_type: str, after: float
-) -> list[float]:
-    """Server times at which `activity_type` activities completed after `after`."""
+def _completed(
+    events: Sequence[HistoryEvent], activity_type: str
+) -> Iterable[tuple[HistoryEvent, HistoryEvent]]:
+    """(scheduled, completed) event pairs of `activity_type` activities."""
     by_id = {e.event_id: e for e in events}
-    out: list[float] = []
     for e in events:
         if e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             continue
         scheduled = by_id[e.activity_task_completed_event_attributes.scheduled_event_id]
-        name = scheduled.activity_task_scheduled_event_attributes.activity_type.name
-        if name == activity_type and _t(e) > after:
-            out.append(_t(e))
-    return out
+        if scheduled.activity_task_scheduled_event_attributes.activity_type.name == activity_type:
+            yield scheduled, e
+
+
+def completions_after(
+    events: Sequence[HistoryEvent], activity_type: str, after: float
+) -> list[float]:
+    """Server times at which `activity_type` activities completed after `after`."""
+    return [_t(done) for _, done in _completed(events, activity_type) if _t(done) > after]
 
 
 def in_flight_at(events: Sequence[HistoryEvent], activity_type: str, at: float) -> list[float]:
     """Completion times of `activity_type` activities scheduled before `at` that
     completed after it: the calls that were in flight at that moment."""
-    by_id = {e.event_id: e for e in events}
-    out: list[float] = []
-    for e in events:
-        if e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            continue
-        scheduled = by_id[e.activity_task_completed_event_attributes.scheduled_event_id]
-        name = scheduled.activity_task_scheduled_event_attributes.activity_type.name
-        if name == activity_type and _t(scheduled) < at < _t(e):
-            out.append(_t(e))
-    return out
+    return [
+        _t(done)
+        for scheduled, done in _completed(events, activity_type)
+        if _t(scheduled) < at < _t(done)
+    ]

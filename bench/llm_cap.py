@@ -21,14 +21,12 @@ from temporalio.client import Client
 
 from bench.cluster import (
     Cluster,
-    WorkerProcess,
     activity_backlog,
     scenario_settings,
     wait_for_poller,
-    worker_env,
 )
 from bench.drive import start_all, wait_all
-from bench.fake_llm import RecordingFakeServer, mean_in_flight
+from bench.fake_llm import RecordingFakeServer, fake_model_worker, mean_in_flight
 from bench.goal import GOAL_LOCAL
 from onward.conversations import Conversations
 
@@ -79,14 +77,8 @@ async def llm_cap(
     client = cluster.client
     fake = RecordingFakeServer(steps, latency_s)
     fake.start()
-    worker = WorkerProcess(
-        worker_env(
-            settings,
-            ONWARD_MODEL="openai:bench-fake",
-            ONWARD_OPENAI_BASE_URL=fake.base_url,
-            ONWARD_LLM_CONCURRENCY=str(cap),
-        ),
-        root / "llm-cap-worker.log",
+    worker = fake_model_worker(
+        settings, fake, root / "llm-cap-worker.log", ONWARD_LLM_CONCURRENCY=str(cap)
     )
     worker.start()
     samples: list[tuple[float, int]] = []

@@ -24,9 +24,9 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from bench.cluster import Cluster, WorkerProcess, scenario_settings, wait_for_poller, worker_env
+from bench.cluster import Cluster, scenario_settings, wait_for_poller
 from bench.drive import start_all, wait_all
-from bench.fake_llm import RecordingFakeServer
+from bench.fake_llm import RecordingFakeServer, fake_model_worker
 from bench.goal import GOAL_LOCAL
 from bench.history import in_flight_at
 from onward.agent.activity_contracts import ACTIVITY_DECIDE
@@ -54,14 +54,11 @@ async def recovery(
     client = cluster.client
     fake = RecordingFakeServer(steps, latency_s)
     fake.start()
-    worker = WorkerProcess(
-        worker_env(
-            settings,
-            ONWARD_MODEL="openai:bench-fake",
-            ONWARD_OPENAI_BASE_URL=fake.base_url,
-            ONWARD_MODEL_HEARTBEAT_TIMEOUT=str(HEARTBEAT_S),
-        ),
+    worker = fake_model_worker(
+        settings,
+        fake,
         root / "recovery-worker.log",
+        ONWARD_MODEL_HEARTBEAT_TIMEOUT=str(HEARTBEAT_S),
     )
     worker.start()
     convs = Conversations(client, settings)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bench.fake_llm import mean_in_flight, step_responder
 from bench.goal import BENCH_LOCAL, TOOL_LOCAL, StepScript
-from bench.history import step_breakdown
+from bench.history import completions_after, in_flight_at, step_breakdown
 from bench.peers import bench_asyncio
 from bench.report import evaluate
 from bench.stats import percentile, summary_ms
@@ -110,6 +110,23 @@ def test_history_breakdown_splits_a_step_into_phases() -> None:
     assert ms["workflow_task_dispatch_ms"] == pytest.approx(3)
     assert ms["workflow_task_run_ms"] == pytest.approx(9)
     assert ms["other_ms"] == pytest.approx(1) and ms["total_ms"] == pytest.approx(20)
+
+
+def test_completions_and_calls_in_flight_at_a_moment() -> None:
+    t = EventType
+    events = [
+        _event(1, t.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, 1000),
+        _event(2, t.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, 1500),
+        _event(3, t.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, 1200, started=0),
+        _event(4, t.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, 3000, started=0),
+    ]
+    events[2].activity_task_completed_event_attributes.scheduled_event_id = 1
+    events[3].activity_task_completed_event_attributes.scheduled_event_id = 2
+    assert completions_after(events, "onward.decide", 1.1) == [1.2, 3.0]
+    assert completions_after(events, "onward.decide", 2.0) == [3.0]
+    assert completions_after(events, "onward.tool", 0.0) == []
+    assert in_flight_at(events, "onward.decide", 1.6) == [3.0]
+    assert in_flight_at(events, "onward.decide", 1.1) == [1.2]
 
 
 async def test_asyncio_peer_runs_five_steps() -> None:
