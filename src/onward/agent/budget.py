@@ -43,3 +43,19 @@ def raised(budget: Budget, request: RaiseBudget) -> Budget:
             request.max_cost_usd if request.max_cost_usd is not None else budget.max_cost_usd
         ),
     )
+
+
+def share(budget: Budget, usage: Usage, parts: int) -> Budget:
+    """An equal part of what is left of `budget`, for one of `parts` sub-agents.
+
+    The parts add up to no more than what is left, so children together cannot spend
+    past the parent's limit (each is checked before every model call it makes).
+    """
+    parts = max(1, parts)
+    tokens = None
+    if budget.max_tokens is not None:
+        tokens = max(1, (budget.max_tokens - usage.total_tokens) // parts)
+    cost = None
+    if budget.max_cost_usd is not None:
+        cost = max(1e-9, (budget.max_cost_usd - usage.known_cost_usd) / parts)
+    return Budget(max_tokens=tokens, max_cost_usd=cost)

@@ -21,6 +21,10 @@ UPDATE_DECIDE_APPROVAL = "decide_approval"
 UPDATE_END = "end"
 UPDATE_RAISE_BUDGET = "raise_budget"
 QUERY_STATE = "state"
+SIGNAL_CHILD_APPROVAL = "child_approval"
+"""A child tells its parent an approval opened or closed (so the parent lists it)."""
+SIGNAL_APPROVAL_DECISION = "approval_decision"
+"""A parent forwards a user's decision on a surfaced approval to the child."""
 
 MessagePolicy = Literal["queue", "interrupt"]
 Status = Literal[
@@ -29,9 +33,12 @@ Status = Literal[
     "retrying_model",
     "running_tools",
     "waiting_for_approval",
+    "delegating",
     "budget_exhausted",
     "ended",
 ]
+Outcome = Literal["finished", "asked", "budget_exhausted", "cancelled", "failed", "ended"]
+"""How a conversation ended: what a parent needs to know about a child's result."""
 
 
 class Budget(BaseModel):
@@ -59,6 +66,9 @@ class ConversationOptions(BaseModel):
     model_timeout_s: float = Field(default=120, gt=0)
     model_heartbeat_s: float = Field(default=15, gt=0)
     model_max_attempts: int = Field(default=10, ge=1)
+    autonomous: bool = False
+    """A sub-agent working for a parent: no user to ask, so asking, a budget stop or a
+    step limit ends it with its partial result instead of waiting."""
 
 
 class PendingApproval(BaseModel):
@@ -68,6 +78,42 @@ class PendingApproval(BaseModel):
     args_hash: str
     requested_at: datetime
     deadline: datetime
+    agent: str | None = None
+    """Set when a sub-agent asked: its goal."""
+    conversation_id: str | None = None
+    """Set when a sub-agent asked: the child conversation the tool call belongs to."""
+
+
+class ParentLink(BaseModel):
+    """Where a child conversation reports to."""
+
+    conversation_id: str
+    step_key: str
+    """Unique within the parent; prefixes the ids of approvals surfaced there."""
+
+
+class ChildApproval(BaseModel):
+    """Signal from child to parent: `approval` opened (`open`) or closed."""
+
+    step_key: str
+    approval: PendingApproval
+    open: bool
+    decision: str | None = None
+    """How it closed: approve, reject, expired."""
+
+
+class StepResult(BaseModel):
+    """What one plan step's child conversation produced."""
+
+    step_id: str
+    goal: str
+    conversation_id: str
+    outcome: Outcome
+    answer: str | None = None
+    partial: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    reused: bool = False
+    """True when an identical step finished in an earlier plan and was not run again."""
 
 
 class ToolCallRecord(BaseModel):
@@ -101,6 +147,11 @@ class ConversationState(BaseModel):
     end_reason: str | None = None
     stream: WorkflowStreamState | None = None
     """Event stream state carried over continue-as-new."""
+    parent: ParentLink | None = None
+    outcome: Outcome | None = None
+    plans: int = 0
+    step_cache: dict[str, StepResult] = Field(default_factory=dict[str, StepResult])
+    """Finished plan steps by input hash: a re-plan reuses them instead of re-running."""
 
 
 class StartConversation(BaseModel):
@@ -113,6 +164,7 @@ class StartConversation(BaseModel):
     options: ConversationOptions = Field(default_factory=ConversationOptions)
     first_message: str | None = None
     carried: ConversationState | None = None
+    parent: ParentLink | None = None
 
 
 class SendMessage(BaseModel):
@@ -170,3 +222,6 @@ class ConversationResult(BaseModel):
     tool_calls: list[ToolCallRecord]
     message_count: int
     end_reason: str
+    outcome: Outcome = "ended"
+    partial: str | None = None
+    """For an unfinished conversation: what it had done so far."""

@@ -37,7 +37,52 @@ class Finish(BaseModel):
     answer: str = Field(min_length=1)
 
 
-Decision = Annotated[AskUser | CallTools | Finish, Field(discriminator="kind")]
+PLAN_TOOL = "delegate"
+HANDOFF_TOOL = "handoff"
+REVIEW_TOOL = "review"
+"""Names these decisions carry in the transcript (and as a provider model's tools)."""
+
+
+class PlanStep(BaseModel):
+    """One step of a plan: an instruction for a sub-agent working toward `goal`."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    goal: str = Field(min_length=1)
+    instruction: str = Field(min_length=1)
+    depends_on: list[str] = Field(default_factory=list[str])
+    """Ids of steps whose results this step needs; it starts when they are done."""
+
+
+class RunPlan(BaseModel):
+    """Delegate work: each step runs as a child conversation; independent steps run in
+    parallel. Their results come back as one tool result, then the agent decides again."""
+
+    kind: Literal["plan"] = "plan"
+    call_id: str = Field(default="plan", min_length=1, max_length=128)
+    steps: list[PlanStep] = Field(min_length=1)
+    text: str | None = None
+
+
+class Handoff(BaseModel):
+    """Hand the conversation to another goal's agent (a router's decision)."""
+
+    kind: Literal["handoff"] = "handoff"
+    call_id: str = Field(default="handoff", min_length=1, max_length=128)
+    goal: str = Field(min_length=1)
+    text: str | None = None
+
+
+class Review(BaseModel):
+    """A reviewer's verdict on a proposed answer; `feedback` says what to change."""
+
+    kind: Literal["review"] = "review"
+    approved: bool
+    feedback: str | None = None
+
+
+Decision = Annotated[
+    AskUser | CallTools | Finish | RunPlan | Handoff | Review, Field(discriminator="kind")
+]
 DECISION_ADAPTER: TypeAdapter[Decision] = TypeAdapter(Decision)
 
 

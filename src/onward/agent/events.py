@@ -29,6 +29,10 @@ EventType = Literal[
     "tool_call_finished",
     "approval_requested",
     "approval_decided",
+    "agent_started",
+    "agent_finished",
+    "handoff",
+    "review",
 ]
 
 
@@ -47,6 +51,10 @@ class ConversationEvent(BaseModel):
     args_hash: str | None = None
     ok: bool | None = None
     decision: str | None = None
+    agent: str | None = None
+    """The goal of the sub-agent (or new agent, for a handoff) the event is about."""
+    conversation_id: str | None = None
+    """The child conversation an `agent_*` event or a surfaced approval belongs to."""
 
 
 class TokenDelta(BaseModel):

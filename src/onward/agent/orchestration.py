@@ -14,7 +14,12 @@ from typing import Any
 
 import jsonschema
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+)
 
 from onward.agent.activity_contracts import (
     ACTIVITY_TOOL,
@@ -39,9 +44,9 @@ from onward.observability import METRIC_APPROVALS_DECIDED, METRIC_APPROVALS_REQU
 
 
 def activity_failure_reason(exc: BaseException) -> str:
-    """The innermost readable message of an activity failure."""
+    """The innermost readable message of an activity or child workflow failure."""
     cause: BaseException = exc
-    while isinstance(cause, ActivityError) and cause.cause is not None:
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
         cause = cause.cause
     if isinstance(cause, ApplicationError):
         return cause.message
@@ -59,6 +64,10 @@ def schema_errors(spec: ToolSpec, args: dict[str, Any]) -> str | None:
     )
 
 
+def _no_listener(approval: PendingApproval, decision: str | None) -> None:
+    del approval, decision
+
+
 class ToolRunner:
     """Executes tool calls for one conversation; owns its pending approvals."""
 
@@ -67,10 +76,14 @@ class ToolRunner:
         state: ConversationState,
         set_status: Callable[[Status], None],
         out: Publisher,
+        on_pending: Callable[[PendingApproval, str | None], None] | None = None,
     ) -> None:
+        """`on_pending(approval, None)` when an approval opens, `(approval, decision)`
+        when it closes: a child conversation tells its parent through it."""
         self._s = state
         self._set_status = set_status
         self._out = out
+        self._on_pending = on_pending or _no_listener
         self.pending: dict[str, PendingApproval] = {}
         self._decisions: dict[str, DecideApproval] = {}
 
@@ -99,6 +112,7 @@ class ToolRunner:
             args=call.args,
             args_hash=self.pending[call.call_id].args_hash,
         )
+        self._on_pending(self.pending[call.call_id], None)
         workflow.metric_meter().create_counter(METRIC_APPROVALS_REQUESTED, "Approvals asked").add(
             1, {"tool": spec.name}
         )
@@ -110,7 +124,9 @@ class ToolRunner:
         except TimeoutError:
             return f"no decision within {timeout}; treated as rejected"
         finally:
-            self.pending.pop(call.call_id, None)
+            closed = self.pending.pop(call.call_id)
+            decided = self._decisions.get(call.call_id)
+            self._on_pending(closed, decided.decision if decided else "expired")
             if not self.pending:
                 self._set_status("running_tools")
         decision = self._decisions.pop(call.call_id, None)
@@ -131,6 +147,14 @@ class ToolRunner:
         return None
 
     # ------------------------------------------------------------ execution
+
+    def claim_id(self, call_id: str) -> str:
+        """`call_id`, or a fresh variant if the conversation already used it."""
+        s = self._s
+        taken = {r.call_id for r in s.tool_calls} | {
+            m.call_id for m in s.messages if isinstance(m, ToolCallMessage)
+        }
+        return self._unique_id(call_id, taken)
 
     def _unique_id(self, call_id: str, taken: set[str]) -> str:
         # Idempotency keys are workflow id + call id, so ids must never repeat.

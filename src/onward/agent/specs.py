@@ -49,6 +49,22 @@ class GoalSpec(BaseModel):
     examples: list[ExampleTurn] = Field(default_factory=list[ExampleTurn])
     saga: bool = False
     """When a tool call fails, undo earlier calls that have a compensation, newest first."""
+    agents: list[GoalSpec] = Field(default_factory=list["GoalSpec"])
+    """Goals this agent may delegate plan steps to (or hand off to, when `handoff`)."""
+    handoff: bool = False
+    """A router: it hands the whole conversation to one of `agents` instead of planning."""
+    reviewer: GoalSpec | None = None
+    """Reviews the answer after a plan ran; a rejection sends its feedback back to this
+    agent, which plans again (completed steps are not re-run)."""
+    max_review_rounds: int = Field(default=3, ge=1)
+    plan_deadline_s: float | None = Field(default=None, gt=0)
+    """Steps still running this long after a plan started are cancelled and reported."""
+    max_plan_steps: int = Field(default=8, ge=1)
+    graph: str | None = None
+    """Name of a registered LangGraph reasoning graph that replaces the default loop."""
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((t for t in self.tools if t.name == name), None)
+
+    def agent(self, name: str) -> GoalSpec | None:
+        return next((a for a in self.agents if a.name == name), None)

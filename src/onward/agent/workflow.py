@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from onward.agent import budget as budgets
+    from onward.agent import plans
     from onward.agent.activity_contracts import (
         ACTIVITY_DECIDE,
         ACTIVITY_GUARDRAIL,
@@ -26,16 +27,21 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.approvals import refusal
     from onward.agent.contracts import (
         QUERY_STATE,
+        SIGNAL_APPROVAL_DECISION,
+        SIGNAL_CHILD_APPROVAL,
         UPDATE_DECIDE_APPROVAL,
         UPDATE_END,
         UPDATE_RAISE_BUDGET,
         UPDATE_SEND_MESSAGE,
         WORKFLOW_NAME,
+        ChildApproval,
         ConversationResult,
         ConversationSnapshot,
         ConversationState,
         DecideApproval,
         EndConversation,
+        Outcome,
+        PendingApproval,
         RaiseBudget,
         SendMessage,
         SendMessageResult,
@@ -43,20 +49,37 @@ with workflow.unsafe.imports_passed_through():
         StateQuery,
         Status,
     )
-    from onward.agent.decisions import AskUser, CallTools, Decision, Finish
+    from onward.agent.decisions import (
+        HANDOFF_TOOL,
+        AskUser,
+        CallTools,
+        Decision,
+        Finish,
+        Handoff,
+        Review,
+        RunPlan,
+        ToolCall,
+    )
+    from onward.agent.delegation import PlanRunner
     from onward.agent.events import RETAINED_ITEMS
+    from onward.agent.graphs import run_graph_turn
     from onward.agent.messages import (
         AssistantMessage,
+        Message,
         NoticeMessage,
+        ToolCallMessage,
+        ToolResultMessage,
         UserMessage,
     )
     from onward.agent.orchestration import ToolRunner, activity_failure_reason
     from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
+    from onward.agent.specs import GoalSpec
     from onward.models.base import GuardrailRequest, GuardrailResponse, ModelRequest
     from onward.observability import METRIC_BUDGET_STOPS
 
 INPUT_REJECTED = "InputRejected"
+REVIEW_DRAFT_CHARS = 2000
 RESTING_STATUSES = ("waiting_for_user", "waiting_for_approval", "budget_exhausted", "ended")
 SA_GOAL = SearchAttributeKey.for_keyword("OnwardGoal")
 SA_OWNER = SearchAttributeKey.for_keyword("OnwardOwner")
@@ -77,6 +100,7 @@ class ConversationWorkflow:
             owner=start.owner,
             goal=start.goal,
             options=start.options,
+            parent=start.parent,
         )
         self._status: Status = "waiting_for_user"
         self._status_detail: str | None = None
@@ -88,7 +112,14 @@ class ConversationWorkflow:
         stream_state = self._s.stream
         self._s.stream = None  # lives in the stream object until continue-as-new
         self._out = Publisher(self._s, WorkflowStream(prior_state=stream_state))
-        self._tools = ToolRunner(self._s, self._set_status, self._out)
+        self._tools = ToolRunner(self._s, self._set_status, self._out, self._pending_changed)
+        self._plans = PlanRunner(
+            self._s, self._out, self._pending_changed, self._waiting_on_children
+        )
+        self._inflight: workflow.ActivityHandle[DecideResult] | None = None
+        self._plan_ran = False
+        self._review_rounds = 0
+        self._signals: list[asyncio.Task[None]] = []
 
     # ----------------------------------------------------------------- the loop
 
@@ -97,6 +128,31 @@ class ConversationWorkflow:
         s = self._s
         if start.first_message and start.carried is None:
             s.inbox.append(start.first_message)
+        try:
+            await self._loop()
+        except asyncio.CancelledError:
+            # Cancelled through Temporal or by a parent: end with what was done, so a
+            # parent can report it and the transcript stays readable.
+            if self._inflight is not None and not self._inflight.done():
+                self._inflight.cancel()
+            self._end("cancelled", "cancelled")
+        self._set_status("ended")
+        self._out.stream.detach_pollers()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self._signals, return_exceptions=True)
+        return ConversationResult(
+            conversation_id=s.conversation_id,
+            answer=s.answer,
+            usage=s.usage,
+            tool_calls=s.tool_calls,
+            message_count=len(s.messages),
+            end_reason=s.end_reason or "ended",
+            outcome=s.outcome or "ended",
+            partial=None if s.outcome == "finished" else plans.progress_summary(s),
+        )
+
+    async def _loop(self) -> None:
+        s = self._s
         idle = timedelta(seconds=s.options.idle_timeout_s)
         while not s.ended:
             if self._should_continue_as_new():
@@ -131,17 +187,12 @@ class ConversationWorkflow:
             finally:
                 self._in_turn = False
             self._turns_this_run += 1
-        self._set_status("ended")
-        self._out.stream.detach_pollers()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return ConversationResult(
-            conversation_id=s.conversation_id,
-            answer=s.answer,
-            usage=s.usage,
-            tool_calls=s.tool_calls,
-            message_count=len(s.messages),
-            end_reason=s.end_reason or "ended",
-        )
+            if s.options.autonomous and not s.ended:
+                # A sub-agent has nobody to wait for: stopping without an answer ends it.
+                last = next(
+                    (m.text for m in reversed(s.messages) if isinstance(m, NoticeMessage)), None
+                )
+                self._end(last or "stopped without an answer", "failed")
 
     def _should_continue_as_new(self) -> bool:
         if self._turns_this_run >= self._s.options.turns_before_continue_as_new:
@@ -150,27 +201,19 @@ class ConversationWorkflow:
 
     async def _turn(self, text: str) -> None:
         s = self._s
-        if not await self._guardrail(text):
+        # A sub-agent's input is its parent's instruction, not a user's message.
+        if s.parent is None and not await self._guardrail(text):
             return
         self._out.say(UserMessage(text=text))
         s.turns += 1
+        self._plan_ran = False
+        self._review_rounds = 0
+        if s.goal.graph:
+            await run_graph_turn(s.goal.graph, self)
+            return
         for _ in range(s.options.max_steps_per_turn):
-            if not await self._within_budget():
-                return
-            self._drain_inbox_if_interrupting()
-            decision = await self._decide()
-            if decision is None or s.ended:
-                return
-            if isinstance(decision, AskUser):
-                self._out.say(AssistantMessage(text=decision.text))
-                return
-            if isinstance(decision, Finish):
-                self._out.say(AssistantMessage(text=decision.answer))
-                s.answer = decision.answer
-                self._end("finished")
-                return
-            await self._call_tools(decision)
-            if s.ended:
+            decision = await self.next_decision()
+            if decision is None or not await self.act(decision):
                 return
         self._out.say(
             NoticeMessage(
@@ -180,11 +223,140 @@ class ConversationWorkflow:
             )
         )
 
-    async def _call_tools(self, decision: CallTools) -> None:
-        if decision.text:
-            self._out.say(AssistantMessage(text=decision.text))
+    # ------------------------------------------- acting (also the TurnDriver API)
+
+    @property
+    def conversation(self) -> ConversationState:
+        return self._s
+
+    async def next_decision(self) -> Decision | None:
+        if not await self._within_budget():
+            return None
+        self._drain_inbox_if_interrupting()
+        decision = await self._decide()
+        return None if self._s.ended else decision
+
+    async def act(self, decision: Decision) -> bool:
+        """Carry out one decision; True when the agent should decide again."""
+        s = self._s
+        if isinstance(decision, AskUser):
+            self.reply(decision.text)
+            if s.options.autonomous:
+                s.answer = decision.text
+                self._end("asked for input a sub-agent cannot get", "asked")
+            return False
+        if isinstance(decision, Finish):
+            if not await self._approved(decision.answer):
+                return True
+            self.finish(decision.answer)
+            return False
+        if isinstance(decision, RunPlan):
+            await self._run_plan(decision)
+        elif isinstance(decision, Handoff):
+            self._handoff(decision)
+        elif isinstance(decision, CallTools):
+            await self.run_tools(decision.calls, decision.text)
+        return not s.ended
+
+    async def run_tools(self, calls: list[ToolCall], text: str | None = None) -> None:
+        if text:
+            self._out.say(AssistantMessage(text=text))
         self._set_status("running_tools")
-        await self._tools.run_all(decision.calls)
+        await self._tools.run_all(calls)
+
+    def reply(self, text: str) -> None:
+        self._out.say(AssistantMessage(text=text))
+
+    def finish(self, answer: str) -> None:
+        self._out.say(AssistantMessage(text=answer))
+        self._s.answer = answer
+        self._end("finished", "finished")
+
+    # ----------------------------------------------------------- multi-agent
+
+    async def _run_plan(self, plan: RunPlan) -> None:
+        if plan.text:
+            self._out.say(AssistantMessage(text=plan.text))
+        self._set_status("delegating")
+        self._plan_ran = True
+        await self._plans.run(plan, self._tools.claim_id(plan.call_id))
+
+    def _handoff(self, handoff: Handoff) -> None:
+        s = self._s
+        target = s.goal.agent(handoff.goal)
+        assert target is not None  # checked by plans.decision_problem
+        call_id = self._tools.claim_id(handoff.call_id)
+        if handoff.text:
+            self._out.say(AssistantMessage(text=handoff.text))
+        self._out.say(
+            ToolCallMessage(call_id=call_id, tool=HANDOFF_TOOL, args={"goal": target.name})
+        )
+        self._out.say(
+            ToolResultMessage(
+                call_id=call_id,
+                tool=HANDOFF_TOOL,
+                ok=True,
+                content=f"The conversation is now with the `{target.name}` agent: "
+                f"{target.description}",
+            )
+        )
+        s.goal = target
+        self._out.event("handoff", agent=target.name)
+
+    async def _approved(self, answer: str) -> bool:
+        """Whether the answer may be given: True without a reviewer or a plan this turn,
+        or when the reviewer approves; False sends its feedback back to the planner."""
+        s = self._s
+        reviewer = s.goal.reviewer
+        if reviewer is None or not self._plan_ran:
+            return True
+        rounds = s.goal.max_review_rounds
+        if self._review_rounds >= rounds:
+            self._out.say(
+                NoticeMessage(
+                    text=f"The reviewer did not approve within {rounds} rounds; "
+                    "this is the last draft.",
+                    level="warning",
+                )
+            )
+            return True
+        self._review_rounds += 1
+        verdict = await self._decide(
+            goal=reviewer, review=True, messages=[*s.messages, AssistantMessage(text=answer)]
+        )
+        if not isinstance(verdict, Review):
+            self._out.say(NoticeMessage(text="The answer could not be reviewed.", level="warning"))
+            return True
+        self._out.event("review", agent=reviewer.name, ok=verdict.approved, detail=verdict.feedback)
+        if verdict.approved:
+            return True
+        self._out.say(
+            NoticeMessage(
+                text=f"The reviewer did not approve this draft (round {self._review_rounds} of "
+                f"{rounds}): {verdict.feedback or 'no reason given'}\n\n"
+                f"Draft: {answer[:REVIEW_DRAFT_CHARS]}",
+            )
+        )
+        return False
+
+    def _pending_changed(self, approval: PendingApproval, decision: str | None) -> None:
+        """Tell the parent (if any) that an approval opened (`decision` None) or closed."""
+        parent = self._s.parent
+        if parent is None:
+            return
+        self._signals = [t for t in self._signals if not t.done()]
+        handle = workflow.get_external_workflow_handle(parent.conversation_id)
+        change = ChildApproval(
+            step_key=parent.step_key, approval=approval, open=decision is None, decision=decision
+        )
+        self._signals.append(asyncio.create_task(handle.signal(SIGNAL_CHILD_APPROVAL, change)))
+
+    def _waiting_on_children(self, waiting: bool) -> None:
+        if self._status in ("delegating", "waiting_for_approval"):
+            self._set_status("waiting_for_approval" if waiting else "delegating")
+
+    def _all_pending(self) -> dict[str, PendingApproval]:
+        return {**self._tools.pending, **{a.call_id: a for a in self._plans.surfaced()}}
 
     def _drain_inbox_if_interrupting(self) -> None:
         s = self._s
@@ -233,21 +405,39 @@ class ConversationWorkflow:
         )
         return False
 
-    async def _decide(self) -> Decision | None:
+    async def _decide(
+        self,
+        goal: GoalSpec | None = None,
+        *,
+        review: bool = False,
+        messages: list[Message] | None = None,
+    ) -> Decision | None:
         """One validated decision, re-asking a bounded number of times on malformed
-        output. None when the model failed for good (the user has been told)."""
+        output or a decision the goal does not allow. None when the model failed for
+        good (the user has been told)."""
         s = self._s
+        goal = goal or s.goal
         hint: str | None = None
         for _ in range(s.options.max_repairs + 1):
-            result = await self._decide_once(hint)
+            request = ModelRequest(
+                conversation_id=s.conversation_id,
+                goal=goal,
+                messages=list(s.messages) if messages is None else messages,
+                repair_hint=hint,
+                review=review,
+            )
+            result = await self._decide_once(request)
             if result is None:
                 return None
             s.usage = s.usage + result.usage
             s.model_name = result.model_name
             self._out.event("usage", usage=s.usage)
             if result.decision is not None:
-                return result.decision
-            hint = result.malformed
+                hint = plans.decision_problem(goal, result.decision, review=review)
+                if hint is None:
+                    return result.decision
+            else:
+                hint = result.malformed
         self._out.say(
             NoticeMessage(
                 text="The model kept giving answers I could not use "
@@ -257,16 +447,13 @@ class ConversationWorkflow:
         )
         return None
 
-    async def _decide_once(self, hint: str | None) -> DecideResult | None:
+    async def _decide_once(self, request: ModelRequest) -> DecideResult | None:
         s = self._s
         while True:
             self._set_status("thinking")
-            request = ModelRequest(
-                conversation_id=s.conversation_id,
-                goal=s.goal,
-                messages=list(s.messages),
-                repair_hint=hint,
-            )
+            if not request.review:
+                # Re-read: an interrupting message may have joined the transcript.
+                request = request.model_copy(update={"messages": list(s.messages)})
             self._model_calls += 1
             self._out.event("model_call_started", detail=str(self._model_calls))
             handle = workflow.start_activity(
@@ -276,6 +463,7 @@ class ConversationWorkflow:
                 cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
                 **self._llm_options(),  # type: ignore[arg-type]
             )
+            self._inflight = handle
             await workflow.wait_condition(lambda h=handle: h.done() or self._interrupt)
             if not handle.done():
                 # A newer user message supersedes this plan: cancel and plan again.
@@ -289,6 +477,8 @@ class ConversationWorkflow:
             except Exception as exc:
                 self._model_failed(exc)
                 return None
+            finally:
+                self._inflight = None
 
     def _model_failed(self, exc: BaseException) -> None:
         self._out.say(
@@ -304,6 +494,10 @@ class ConversationWorkflow:
         reason = budgets.exhausted(s.usage, s.options.budget)
         if reason is None:
             return True
+        if s.options.autonomous:
+            self._out.say(NoticeMessage(text=f"Stopped: {reason}.", level="warning"))
+            self._end(f"stopped: {reason}", "budget_exhausted")
+            return False
         self._out.say(
             NoticeMessage(
                 text=f"Paused: {reason}. Raise the budget to continue, or end the conversation.",
@@ -337,13 +531,34 @@ class ConversationWorkflow:
 
     @workflow.update(name=UPDATE_DECIDE_APPROVAL)
     async def decide_approval(self, decision: DecideApproval) -> None:
-        self._tools.decide(decision)
+        if decision.call_id in self._plans.pending:
+            await self._plans.forward(decision)
+        else:
+            self._tools.decide(decision)
 
     @decide_approval.validator
     def _validate_decision(self, decision: DecideApproval) -> None:
-        reason = refusal(self._tools.pending, decision)
+        reason = refusal(self._all_pending(), decision)
         if reason is not None:
             raise _reject(reason)
+
+    @workflow.signal(name=SIGNAL_CHILD_APPROVAL)
+    def child_approval(self, change: ChildApproval) -> None:
+        self._plans.child_approval(change)
+
+    @workflow.signal(name=SIGNAL_APPROVAL_DECISION)
+    async def approval_decision(self, decision: DecideApproval) -> None:
+        """A decision the parent forwarded; checked again here, since it may be stale."""
+        if decision.call_id in self._plans.pending:
+            await self._plans.forward(decision)
+            return
+        reason = refusal(self._tools.pending, decision)
+        if reason is None:
+            self._tools.decide(decision)
+        else:
+            self._out.say(
+                NoticeMessage(text=f"A forwarded approval was ignored: {reason}", level="warning")
+            )
 
     @workflow.update(name=UPDATE_RAISE_BUDGET)
     async def raise_budget(self, request: RaiseBudget) -> None:
@@ -376,7 +591,7 @@ class ConversationWorkflow:
             goal=s.goal.name,
             status=self._status,
             status_detail=self._status_detail,
-            pending_approvals=list(self._tools.pending.values()),
+            pending_approvals=list(self._all_pending().values()),
             usage=s.usage,
             budget=s.options.budget,
             message_count=len(s.messages),
@@ -420,9 +635,10 @@ class ConversationWorkflow:
             ]
         )
 
-    def _end(self, reason: str) -> None:
+    def _end(self, reason: str, outcome: Outcome = "ended") -> None:
         s = self._s
         if not s.ended:
             s.ended = True
             s.end_reason = reason
+            s.outcome = outcome
         self._set_status("ended")

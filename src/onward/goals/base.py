@@ -23,6 +23,15 @@ class Goal:
         examples: Example turns, shown to the model as guidance.
         saga: When a tool call fails, undo the earlier calls that have a
             compensation, newest first, and tell the user what was undone.
+        agents: Goals (or goal names) this agent may delegate plan steps to; each
+            step runs as a child conversation.
+        handoff: Make this a router: it hands the conversation to one of `agents`.
+        reviewer: A goal whose agent reviews the answer after a plan ran.
+        max_review_rounds: Reviews before the last answer is given as it is.
+        plan_deadline_s: Cancel plan steps still running after this many seconds.
+        max_plan_steps: The most steps one plan may have.
+        graph: Name of a LangGraph reasoning graph (`onward[langgraph]`) that
+            replaces the default decide-and-act loop.
     """
 
     name: str
@@ -32,6 +41,13 @@ class Goal:
     starter_prompt: str = ""
     examples: Sequence[ExampleTurn] = ()
     saga: bool = False
+    agents: Sequence[str | Goal] = ()
+    handoff: bool = False
+    reviewer: str | Goal | None = None
+    max_review_rounds: int = 3
+    plan_deadline_s: float | None = None
+    max_plan_steps: int = 8
+    graph: str | None = None
     register: bool = field(default=True, repr=False)
 
     def __post_init__(self) -> None:
@@ -45,12 +61,36 @@ class Goal:
                     f"goal `{self.name}`: tool `{t.name}` is compensated by "
                     f"`{t.compensation}`, which the goal does not list"
                 )
+        if self.handoff and not self.agents:
+            raise UserError(f"goal `{self.name}` hands off but lists no agents")
         if self.register:
             from onward.goals.registry import register_goal
 
             register_goal(self)
 
-    def spec(self) -> GoalSpec:
+    def identity(self) -> tuple[object, ...]:
+        """What makes two goal definitions the same, without resolving other goals."""
+        names = tuple(a if isinstance(a, str) else a.name for a in self.agents)
+        reviewer = self.reviewer if isinstance(self.reviewer, str | None) else self.reviewer.name
+        return (
+            self.name,
+            self.description,
+            self.instructions,
+            tuple(t.spec() for t in self.tools),
+            names,
+            reviewer,
+            self.graph,
+        )
+
+    def spec(self, _path: tuple[str, ...] = ()) -> GoalSpec:
+        """The serializable goal, with the goals it delegates to resolved by name.
+
+        A goal already on the delegation path is left out of its descendants' agents,
+        so routers that can reach each other never nest without end.
+        """
+        path = (*_path, self.name)
+        agents = [_resolve(a) for a in self.agents]
+        reviewer = _resolve(self.reviewer) if self.reviewer is not None else None
         return GoalSpec(
             name=self.name,
             description=self.description,
@@ -59,4 +99,19 @@ class Goal:
             starter_prompt=self.starter_prompt,
             examples=list(self.examples),
             saga=self.saga,
+            agents=[a.spec(path) for a in agents if a.name not in path],
+            handoff=self.handoff,
+            reviewer=reviewer.spec(path) if reviewer is not None else None,
+            max_review_rounds=self.max_review_rounds,
+            plan_deadline_s=self.plan_deadline_s,
+            max_plan_steps=self.max_plan_steps,
+            graph=self.graph,
         )
+
+
+def _resolve(goal: str | Goal) -> Goal:
+    if isinstance(goal, Goal):
+        return goal
+    from onward.goals.registry import get_goal
+
+    return get_goal(goal)

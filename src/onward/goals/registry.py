@@ -30,7 +30,7 @@ _loaded = False
 
 def register_goal(goal: Goal) -> None:
     existing = _GOALS.get(goal.name)
-    if existing is not None and existing is not goal and existing.spec() != goal.spec():
+    if existing is not None and existing is not goal and existing.identity() != goal.identity():
         raise UserError(f"two different goals are named `{goal.name}`")
     _GOALS[goal.name] = goal
 

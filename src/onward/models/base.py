@@ -27,6 +27,9 @@ class ModelRequest(BaseModel):
     messages: list[Message]
     repair_hint: str | None = None
     """Set when the previous output was malformed: why, so the model can fix it."""
+    review: bool = False
+    """Set when `goal` is asked to review the last assistant message (a proposed
+    answer): the only valid decision is a `Review`."""
 
 
 class ModelResponse(BaseModel):

@@ -15,7 +15,6 @@ transcript and nothing else, so the same transcript always gives the same decisi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -64,13 +63,13 @@ class OfflineModel:
     ) -> ModelResponse:
         """The next step for the goal, from the transcript alone."""
         decision = plan_next(request.goal, request.messages)
-        if isinstance(decision, CallTools):
-            out_text = json.dumps([c.args for c in decision.calls])
-        else:
+        if isinstance(decision, AskUser | Finish):
             out_text = decision.text if isinstance(decision, AskUser) else decision.answer
             if on_delta is not None:
                 for i, word in enumerate(out_text.split(" ")):
                     await on_delta(word if i == 0 else " " + word)
+        else:
+            out_text = decision.model_dump_json()
         usage = _usage(_prompt_text(request.goal, request.messages), out_text)
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
 

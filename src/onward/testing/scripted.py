@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from onward.agent.decisions import AskUser, Decision, Finish, GuardrailVerdict
+from onward.agent.decisions import AskUser, Decision, Finish, GuardrailVerdict, Review
 from onward.agent.messages import Usage
 from onward.exceptions import (
     MalformedModelOutput,
@@ -165,4 +165,6 @@ def _visible_text(decision: Decision) -> str:
         return decision.text
     if isinstance(decision, Finish):
         return decision.answer
+    if isinstance(decision, Review):
+        return decision.feedback or ""
     return decision.text or ""
