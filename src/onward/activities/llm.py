@@ -48,11 +48,16 @@ async def _with_heartbeat(work: Awaitable[T]) -> T:
     timeout = activity.info().heartbeat_timeout
     interval = max(0.2, (timeout.total_seconds() / 3) if timeout else 5.0)
     task = asyncio.ensure_future(work)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=interval)
-        if done:
-            return task.result()
-        activity.heartbeat()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        # A cancelled activity (interrupt, deadline, worker shutdown) must not leave
+        # the provider call running: `asyncio.wait` does not cancel what it waits on.
+        task.cancel()
 
 
 def _classify(exc: Exception) -> ApplicationError:

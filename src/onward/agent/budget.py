@@ -15,6 +15,17 @@ def exhausted(usage: Usage, budget: Budget) -> str | None:
     return None
 
 
+def next_call_exceeds(usage: Usage, last_call: Usage, budget: Budget) -> str | None:
+    """For a sub-agent, which must not pass its share: a sentence when one more call
+    the size of the last one would reach the limit, else None."""
+    if exhausted(usage + last_call, budget) is None:
+        return None
+    return (
+        f"its share of the budget would be passed by one more model call "
+        f"(used {usage.total_tokens} tokens, ${usage.known_cost_usd:.4f})"
+    )
+
+
 def raise_refusal(budget: Budget, request: RaiseBudget) -> str | None:
     """Why a raise is refused, or None. A raise must name a limit and not lower one."""
     if request.max_tokens is None and request.max_cost_usd is None:

@@ -223,6 +223,7 @@ class PlanRunner:
             ),
             id=child_id,
             task_queue=workflow.info().task_queue,
+            task_timeout=workflow.info().task_timeout,
             result_type=ConversationResult,
             cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
             parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,

@@ -7,11 +7,15 @@ with its policy, approvals, budgets and history.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
+
+from temporalio import workflow
 
 from onward.agent.contracts import ConversationState
 from onward.agent.decisions import Decision, ToolCall
+from onward.agent.messages import NoticeLevel
 
 
 class TurnDriver(Protocol):
@@ -40,6 +44,10 @@ class TurnDriver(Protocol):
         """Show the user a message; the turn then waits for their reply."""
         ...
 
+    def notice(self, text: str, level: NoticeLevel = "info") -> None:
+        """Add a system notice to the transcript (the model reads it next call)."""
+        ...
+
     def finish(self, answer: str) -> None:
         """Give the final answer and end the conversation."""
         ...
@@ -48,20 +56,44 @@ class TurnDriver(Protocol):
 GraphTurn = Callable[[TurnDriver], Awaitable[None]]
 """Runs one turn of a conversation through a graph."""
 
-_GRAPHS: dict[str, GraphTurn] = {}
+_GRAPHS: dict[str, tuple[GraphTurn, tuple[str, ...]]] = {}
+_HOST_MODULES = sys.modules
+"""The worker's modules: this module is imported outside any workflow sandbox."""
 
 
-def register_graph(name: str, turn: GraphTurn) -> None:
-    """Make a reasoning graph available to goals that name it in `graph=`."""
-    _GRAPHS[name] = turn
+def register_graph(name: str, turn: GraphTurn, *, packages: Sequence[str] = ()) -> None:
+    """Make a reasoning graph available to goals that name it in `graph=`.
+
+    Args:
+        packages: Top-level packages the graph's library runs on (`langgraph`, ...).
+            At each turn, their modules the worker has imported are passed through
+            the workflow sandbox: the library imports some of them inside functions,
+            and the sandbox would load those afresh in the workflow and refuse their
+            file access. Import such modules when the graph is defined.
+    """
+    _GRAPHS[name] = (turn, tuple(packages))
+
+
+def _pass_through(packages: tuple[str, ...]) -> None:
+    prefixes = tuple(f"{p}." for p in packages)
+    names = [n for n in list(_HOST_MODULES) if n in packages or n.startswith(prefixes)]
+    # Synchronous on purpose: the pass-through flag is per thread, and a workflow may
+    # resume on another thread after an await.
+    with workflow.unsafe.imports_passed_through():
+        for n in names:
+            if n not in sys.modules:  # the sandbox's modules, here
+                __import__(n)
 
 
 async def run_graph_turn(name: str, driver: TurnDriver) -> None:
-    turn = _GRAPHS.get(name)
-    if turn is None:
+    entry = _GRAPHS.get(name)
+    if entry is None:
         driver.reply(
             f"This goal's reasoning graph `{name}` is not available on this worker "
             "(is `onward[langgraph]` installed and the goal module loaded?)."
         )
         return
+    turn, packages = entry
+    if packages and workflow.in_workflow():
+        _pass_through(packages)
     await turn(driver)

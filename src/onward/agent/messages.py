@@ -43,12 +43,15 @@ class ToolResultMessage(BaseModel):
     error: str | None = None
 
 
+NoticeLevel = Literal["info", "warning", "error"]
+
+
 class NoticeMessage(BaseModel):
     """A system notice shown to the user (budget reached, model error, undo report)."""
 
     kind: Literal["notice"] = "notice"
     text: str
-    level: Literal["info", "warning", "error"] = "info"
+    level: NoticeLevel = "info"
 
 
 Message = Annotated[

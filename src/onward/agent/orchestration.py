@@ -117,18 +117,19 @@ class ToolRunner:
             1, {"tool": spec.name}
         )
         self._set_status("waiting_for_approval")
+        # No `finally`: when an evicted workflow's coroutine is closed (GeneratorExit)
+        # there is no workflow to update, so tidying up happens on real outcomes only.
         try:
             await workflow.wait_condition(
                 lambda: call.call_id in self._decisions or s.ended, timeout=timeout
             )
         except TimeoutError:
+            self._close(call.call_id)
             return f"no decision within {timeout}; treated as rejected"
-        finally:
-            closed = self.pending.pop(call.call_id)
-            decided = self._decisions.get(call.call_id)
-            self._on_pending(closed, decided.decision if decided else "expired")
-            if not self.pending:
-                self._set_status("running_tools")
+        except asyncio.CancelledError:
+            self._close(call.call_id)
+            raise
+        self._close(call.call_id)
         decision = self._decisions.pop(call.call_id, None)
         workflow.metric_meter().create_counter(METRIC_APPROVALS_DECIDED, "Approvals closed").add(
             1, {"tool": spec.name, "decision": decision.decision if decision else "expired"}
@@ -145,6 +146,13 @@ class ToolRunner:
             feedback = f": {decision.feedback}" if decision.feedback else ""
             return f"rejected by the user{feedback}"
         return None
+
+    def _close(self, call_id: str) -> None:
+        closed = self.pending.pop(call_id)
+        decided = self._decisions.get(call_id)
+        self._on_pending(closed, decided.decision if decided else "expired")
+        if not self.pending:
+            self._set_status("running_tools")
 
     # ------------------------------------------------------------ execution
 

@@ -21,6 +21,8 @@ from onward.agent.decisions import (
 from onward.agent.messages import AssistantMessage, ToolResultMessage
 from onward.agent.specs import GoalSpec
 
+REVIEW_REJECTED = "The reviewer did not approve this draft"
+"""How the notice of a reviewer's rejection starts (the offline planner looks for it)."""
 STEP_CACHE_LIMIT = 64
 """Finished steps remembered for re-plans; older ones are forgotten first."""
 
@@ -120,12 +122,7 @@ def plan_outcome(call_id: str, results: list[StepResult]) -> ToolResultMessage:
         call_id=call_id,
         tool=PLAN_TOOL,
         ok=all(r.outcome == "finished" for r in results),
-        content={
-            "steps": [
-                r.model_dump(include={"step_id", "goal", "outcome", "answer", "partial", "reused"})
-                for r in results
-            ]
-        },
+        content={"steps": [r.model_dump(exclude={"usage"}) for r in results]},
     )
 
 

@@ -66,9 +66,11 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.messages import (
         AssistantMessage,
         Message,
+        NoticeLevel,
         NoticeMessage,
         ToolCallMessage,
         ToolResultMessage,
+        Usage,
         UserMessage,
     )
     from onward.agent.orchestration import ToolRunner, activity_failure_reason
@@ -119,6 +121,7 @@ class ConversationWorkflow:
         self._inflight: workflow.ActivityHandle[DecideResult] | None = None
         self._plan_ran = False
         self._review_rounds = 0
+        self._last_call: Usage | None = None
         self._signals: list[asyncio.Task[None]] = []
 
     # ----------------------------------------------------------------- the loop
@@ -267,6 +270,9 @@ class ConversationWorkflow:
     def reply(self, text: str) -> None:
         self._out.say(AssistantMessage(text=text))
 
+    def notice(self, text: str, level: NoticeLevel = "info") -> None:
+        self._out.say(NoticeMessage(text=text, level=level))
+
     def finish(self, answer: str) -> None:
         self._out.say(AssistantMessage(text=answer))
         self._s.answer = answer
@@ -332,7 +338,7 @@ class ConversationWorkflow:
             return True
         self._out.say(
             NoticeMessage(
-                text=f"The reviewer did not approve this draft (round {self._review_rounds} of "
+                text=f"{plans.REVIEW_REJECTED} (round {self._review_rounds} of "
                 f"{rounds}): {verdict.feedback or 'no reason given'}\n\n"
                 f"Draft: {answer[:REVIEW_DRAFT_CHARS]}",
             )
@@ -430,6 +436,7 @@ class ConversationWorkflow:
             if result is None:
                 return None
             s.usage = s.usage + result.usage
+            self._last_call = result.usage
             s.model_name = result.model_name
             self._out.event("usage", usage=s.usage)
             if result.decision is not None:
@@ -492,6 +499,8 @@ class ConversationWorkflow:
     async def _within_budget(self) -> bool:
         s = self._s
         reason = budgets.exhausted(s.usage, s.options.budget)
+        if reason is None and s.options.autonomous and self._last_call is not None:
+            reason = budgets.next_call_exceeds(s.usage, self._last_call, s.options.budget)
         if reason is None:
             return True
         if s.options.autonomous:

@@ -21,6 +21,8 @@ BUNDLED_MODULES = (
     "onward.goals.research",
     "onward.goals.support",
     "onward.goals.purchase",
+    "onward.goals.teams",
+    "onward.goals.research_graph",
 )
 ENTRY_POINT_GROUP = "onward.goals"
 

@@ -23,7 +23,18 @@ from pydantic_ai.messages import (
 from pydantic_ai.messages import ModelRequest as PaiRequest
 from pydantic_ai.messages import ModelResponse as PaiResponse
 
-from onward.agent.decisions import AskUser, CallTools, Decision, Finish, GuardrailVerdict, ToolCall
+from onward.agent.decisions import (
+    AskUser,
+    CallTools,
+    Decision,
+    Finish,
+    GuardrailVerdict,
+    Handoff,
+    PlanStep,
+    Review,
+    RunPlan,
+    ToolCall,
+)
 from onward.agent.messages import (
     AssistantMessage,
     Message,
@@ -34,7 +45,7 @@ from onward.agent.messages import (
     UserMessage,
 )
 from onward.exceptions import MalformedModelOutput, ModelPermanentError
-from onward.models._prompts import VERDICT_TOOL, repair_note
+from onward.models._prompts import VERDICT_TOOL, ToolNames, repair_note
 
 _MAX_CALL_ID = 128  # `ToolCall.call_id`'s max_length
 
@@ -45,6 +56,7 @@ def to_pai_messages(
     repair_hint: str | None,
     *,
     prompt: str | None = None,
+    review: bool = False,
 ) -> list[ModelMessage]:
     """onward's transcript as pydantic-ai request/response messages.
 
@@ -84,7 +96,7 @@ def to_pai_messages(
     if prompt is not None:
         request.append(UserPromptPart(content=prompt))
     if repair_hint:
-        request.append(UserPromptPart(content=repair_note(repair_hint)))
+        request.append(UserPromptPart(content=repair_note(repair_hint, review=review)))
     if not request and (not out or isinstance(out[-1], PaiResponse)):
         request.append(UserPromptPart(content="(Continue.)"))
     flush_request()
@@ -188,28 +200,52 @@ def _tool_call(call: ToolCallPart, usage: Usage) -> ToolCall:
     )
 
 
-def to_decision(response: PaiResponse, finish: str, usage: Usage) -> Decision:
+def to_decision(response: PaiResponse, names: ToolNames | str, usage: Usage) -> Decision:
     """The decision a provider response stands for.
+
+    `names` are the pseudo-tools the request offered (a plain string: only `finish`,
+    by that name). Which call wins when a response holds several:
+
+    - A review request: the `review` call(s); several are approved only if all approve.
+    - Otherwise ordinary tool calls go first: a `delegate`, `handoff` or `finish` next
+      to them is dropped (premature), the tools run and the model decides again with
+      their results, as it would after any tool call.
+    - Several `delegate` calls are one plan: their steps are merged under the first
+      call's id (clashing step ids come back as a repair hint from the plan checks).
+    - Several `handoff` calls must name the same agent; different ones are malformed.
+    - Text next to a plan or a handoff is its note for the user.
 
     Raises:
         MalformedModelOutput: Unusable arguments, an empty answer or an empty reply.
         ModelPermanentError: The provider's content filter refused.
     """
+    if isinstance(names, str):
+        names = ToolNames(finish=names)
     if response.finish_reason == "content_filter":
         raise ModelPermanentError("the provider's content filter refused to answer")
     try:
-        return _decision(response, finish, usage)
+        return _decision(response, names, usage)
     except ValidationError as exc:  # a last line: whatever else fails validation is repaired
         raise MalformedModelOutput(f"unusable decision: {exc.errors()[0]['msg']}", usage) from exc
 
 
-def _decision(response: PaiResponse, finish: str, usage: Usage) -> Decision:
+def _decision(response: PaiResponse, names: ToolNames, usage: Usage) -> Decision:
     calls = response.tool_calls
     text = (response.text or "").strip()
-    work = [c for c in calls if c.tool_name != finish]
+    if names.review is not None:
+        return _review([c for c in calls if c.tool_name == names.review], names.review, usage)
+    special = {n for n in (names.finish, names.delegate, names.handoff) if n}
+    work = [c for c in calls if c.tool_name not in special]
     if work:
         # A `finish` next to real tool calls is premature: run the tools, decide again.
         return CallTools(calls=[_tool_call(c, usage) for c in work], text=text or None)
+    plans = [c for c in calls if c.tool_name == names.delegate]
+    if plans:
+        return _plan(plans, text, usage)
+    handoffs = [c for c in calls if c.tool_name == names.handoff]
+    if handoffs:
+        return _handoff(handoffs, text, usage)
+    finish = names.finish or "finish"
     if calls:
         answer = _parse_args(calls[0], usage).get("answer")
         if not isinstance(answer, str) or not answer.strip():
@@ -222,6 +258,87 @@ def _decision(response: PaiResponse, finish: str, usage: Usage) -> Decision:
         f"call `{finish}`",
         usage,
     )
+
+
+def _text(value: object) -> str | None:
+    """A non-empty string argument, stripped; anything else is absent."""
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _plan(calls: list[ToolCallPart], text: str, usage: Usage) -> RunPlan:
+    steps: list[PlanStep] = []
+    notes: list[str] = []
+    for call in calls:
+        name = call.tool_name
+        args = _parse_args(call, usage)
+        raw: object = args.get("steps")
+        if not isinstance(raw, list) or not raw:
+            raise MalformedModelOutput(f"`{name}` needs a non-empty `steps` array", usage)
+        for i, item in enumerate(cast(list[object], raw), 1):
+            if not isinstance(item, dict):
+                raise MalformedModelOutput(f"step {i} of `{name}` is not an object", usage)
+            # Models often send null for an optional field: treat it as absent.
+            fields = {k: v for k, v in cast(dict[str, Any], item).items() if v is not None}
+            try:
+                steps.append(PlanStep.model_validate(fields))
+            except ValidationError as exc:
+                raise MalformedModelOutput(
+                    f"step {i} of `{name}` is invalid: {_first_error(exc)}", usage
+                ) from exc
+        if (note := _text(args.get("text"))) is not None:
+            notes.append(note)
+    return RunPlan(
+        call_id=_call_id(calls[0].tool_call_id),
+        steps=steps,
+        text="\n\n".join(notes) or text or None,
+    )
+
+
+def _handoff(calls: list[ToolCallPart], text: str, usage: Usage) -> Handoff:
+    targets: list[str] = []
+    notes: list[str] = []
+    for call in calls:
+        args = _parse_args(call, usage)
+        goal = args.get("goal")
+        if not isinstance(goal, str) or not goal.strip():
+            raise MalformedModelOutput(
+                f"`{call.tool_name}` needs `goal`: the name of one agent", usage
+            )
+        targets.append(goal.strip())
+        if (note := _text(args.get("text"))) is not None:
+            notes.append(note)
+    if len(set(targets)) > 1:
+        raise MalformedModelOutput(
+            f"hand the conversation to one agent only, not to {', '.join(targets)}", usage
+        )
+    return Handoff(
+        call_id=_call_id(calls[0].tool_call_id),
+        goal=targets[0],
+        text=notes[0] if notes else text or None,
+    )
+
+
+def _review(calls: list[ToolCallPart], name: str, usage: Usage) -> Review:
+    if not calls:
+        raise MalformedModelOutput(f"call `{name}` with your verdict on the draft", usage)
+    approved = True
+    feedback: list[str] = []
+    for call in calls:
+        args = _parse_args(call, usage)
+        verdict = args.get("approved")
+        if not isinstance(verdict, bool):
+            raise MalformedModelOutput(f"`{name}` needs `approved`: true or false", usage)
+        # Several verdicts (parallel calls) approve only together: doubt wins.
+        approved = approved and verdict
+        if (text := _text(args.get("feedback"))) is not None:
+            feedback.append(text)
+    return Review(approved=approved, feedback="\n".join(feedback) or None)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 def to_verdict(response: PaiResponse) -> GuardrailVerdict:

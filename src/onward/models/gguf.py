@@ -4,6 +4,13 @@ Decoding is constrained by a grammar built from a JSON schema of onward's `Decis
 restricted to the goal's tools and their argument schemas, so the model can only emit
 a well-formed decision: ask the user, call goal tools with schema-shaped arguments, or
 finish. llama-cpp-python is imported only when such a model is configured.
+
+Multi-agent goals are only partly supported, on purpose: small local models plan and
+review poorly, and a wrong plan fans out into many wasted child conversations.
+
+- A review request is not sent to the model: the draft is approved as it is.
+- A planner or a router gets the same ordinary decisions as any goal (ask, call its
+  own tools, finish): it neither delegates nor hands off, and so answers by itself.
 """
 
 from __future__ import annotations
@@ -16,7 +23,15 @@ import threading
 from pathlib import Path
 from typing import Any, cast
 
-from onward.agent.decisions import AskUser, CallTools, Decision, Finish, GuardrailVerdict, ToolCall
+from onward.agent.decisions import (
+    AskUser,
+    CallTools,
+    Decision,
+    Finish,
+    GuardrailVerdict,
+    Review,
+    ToolCall,
+)
 from onward.agent.messages import (
     AssistantMessage,
     Message,
@@ -262,7 +277,14 @@ class GgufModel:
     async def decide(
         self, request: ModelRequest, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
-        """One grammar-constrained generation (in a thread: llama.cpp blocks)."""
+        """One grammar-constrained generation (in a thread: llama.cpp blocks).
+
+        A review request generates nothing and approves (see the module docstring).
+        """
+        if request.review:
+            return ModelResponse(
+                decision=Review(approved=True), usage=Usage(), model_name=self.name
+            )
         extra = None
         if request.repair_hint:
             extra = f"Your previous output was invalid: {request.repair_hint}. Answer again."

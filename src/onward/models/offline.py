@@ -11,6 +11,8 @@ transcript and nothing else, so the same transcript always gives the same decisi
   answer to a question that asked for them, and from the user's words (enum values and
   examples, numbers, ISO dates, emails). Missing required ones are asked for, one question each.
 - All planned tools done: finish with a summary. A failed call: finish explaining it.
+
+Planners, routers and reviewers decide in `_offline_team`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from onward.models._offline_args import (
     label,
     resolve,
 )
+from onward.models._offline_team import is_team_message, team_decision
 from onward.models.base import (
     DeltaCallback,
     GuardrailRequest,
@@ -62,7 +65,7 @@ class OfflineModel:
         self, request: ModelRequest, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
         """The next step for the goal, from the transcript alone."""
-        decision = plan_next(request.goal, request.messages)
+        decision = plan_next(request.goal, request.messages, review=request.review)
         if isinstance(decision, AskUser | Finish):
             out_text = decision.text if isinstance(decision, AskUser) else decision.answer
             if on_delta is not None:
@@ -80,9 +83,14 @@ class OfflineModel:
         return GuardrailResponse(verdict=verdict, usage=usage)
 
 
-def plan_next(goal: GoalSpec, messages: Sequence[Message]) -> Decision:
-    """The offline model's decision for `goal` after `messages`."""
-    t = Transcript.read(messages)
+def plan_next(goal: GoalSpec, messages: Sequence[Message], *, review: bool = False) -> Decision:
+    """The offline model's decision for `goal` after `messages` (a verdict on the last
+    assistant message when `review`)."""
+    team = team_decision(goal, messages, review=review)
+    if team is not None:
+        return team
+    # A router's handoff that brought the conversation here is no work of this agent.
+    t = Transcript.read([m for m in messages if not is_team_message(goal, m)])
     if t.failure is not None:
         return Finish(answer=_failure_answer(t.failure, t))
     compensations = {s.compensation for s in goal.tools if s.compensation}
@@ -188,6 +196,7 @@ def _failure_answer(failure: ToolResultMessage, t: Transcript) -> str:
 
 
 def _vocabulary(goal: GoalSpec) -> set[str]:
+    """The goal's words, and its agents': a planner or router is about what they do."""
     texts = [goal.name.replace("_", " "), goal.description, goal.instructions, goal.starter_prompt]
     for spec in goal.tools:
         texts += [spec.name.replace("_", " "), spec.description]
@@ -196,7 +205,8 @@ def _vocabulary(goal: GoalSpec) -> set[str]:
         for name, prop in props.items():
             texts.append(name.replace("_", " "))
             texts += [str(v) for v in choices(resolve(cast(Schema, prop), defs))]
-    return set[str]().union(*(content_words(t) for t in texts))
+    words = set[str]().union(*(content_words(t) for t in texts))
+    return words.union(*(_vocabulary(a) for a in goal.agents))
 
 
 def check_topic(goal: GoalSpec, messages: Sequence[Message], text: str) -> GuardrailVerdict:

@@ -7,8 +7,10 @@ pydantic-ai messages and a response back to a `Decision` (`_convert`), the promp
 and extra tools come from `_prompts`, the call is priced with `genai-prices`, and
 provider errors are mapped to onward's retry classes (`_errors`).
 
-The goal's tools are offered as native tools plus one extra tool, `finish`, whose call
-ends the goal; plain text asks the user.
+The goal's tools are offered as native tools plus pseudo-tools whose calls stand for
+decisions: `finish` ends the goal; a planner (a goal with agents) also gets `delegate`,
+whose arguments are the plan's steps, and a router `handoff`, naming the agent that
+takes over. Plain text asks the user. A review request offers only `review`.
 """
 
 from __future__ import annotations
@@ -31,10 +33,15 @@ from onward.exceptions import ModelPermanentError, UserError
 from onward.models._convert import text_delta, to_decision, to_pai_messages, to_verdict
 from onward.models._errors import provider_errors
 from onward.models._prompts import (
+    REVIEW_PROMPT,
+    ToolNames,
     decide_instructions,
     finish_tool_name,
     guardrail_instructions,
+    review_definition,
+    review_instructions,
     tool_definitions,
+    tool_names,
     verdict_definition,
 )
 from onward.models.base import (
@@ -113,13 +120,19 @@ class ProviderModel:
     async def decide(
         self, request: ModelRequest, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
-        """One streamed request; text deltas go to `on_delta` as they arrive."""
+        """One streamed request; text deltas go to `on_delta` as they arrive.
+
+        A review request is one non-streamed request whose only output is the `review`
+        tool: the reviewer's words are not shown to the user, so nothing is streamed.
+        """
         self._refuse_in_tests()
-        finish = finish_tool_name(request.goal)
+        names = tool_names(request.goal, review=request.review)
+        if request.review:
+            return await self._review(request, names)
         messages = to_pai_messages(
-            request.messages, decide_instructions(request.goal, finish), request.repair_hint
+            request.messages, decide_instructions(request.goal, names), request.repair_hint
         )
-        params = ModelRequestParameters(function_tools=tool_definitions(request.goal, finish))
+        params = ModelRequestParameters(function_tools=tool_definitions(request.goal, names))
         # Inside the model's context the HTTP client is (re)made on the running loop and
         # closed once no call uses it: no connection outlives its event loop.
         async with (
@@ -135,7 +148,26 @@ class ProviderModel:
                     await on_delta(text)
             response = stream.get()
         usage = self._usage(response)
-        decision = to_decision(response, finish, usage)
+        decision = to_decision(response, names, usage)
+        return ModelResponse(decision=decision, usage=usage, model_name=self.name)
+
+    async def _review(self, request: ModelRequest, names: ToolNames) -> ModelResponse:
+        messages = to_pai_messages(
+            request.messages,
+            review_instructions(request.goal),
+            request.repair_hint,
+            prompt=REVIEW_PROMPT,
+            review=True,
+        )
+        params = ModelRequestParameters(
+            output_mode="tool", output_tools=[review_definition()], allow_text_output=False
+        )
+        async with provider_errors(), self._pai:
+            response = await model_request(
+                self._pai, messages, model_settings=self._settings, model_request_parameters=params
+            )
+        usage = self._usage(response)
+        decision = to_decision(response, names, usage)
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
 
     async def check_guardrail(self, request: GuardrailRequest) -> GuardrailResponse:
