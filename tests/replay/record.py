@@ -1,25 +1,41 @@
 """Record the saved histories that `test_replay.py` replays.
 
-Run `python -m tests.replay.record` after a deliberate, versioned change of workflow
-logic (and keep the old histories if old runs must still replay).
+Run `python -m tests.replay.record [SCENARIO ...]` after a deliberate, versioned change
+of workflow logic (and keep the old histories if old runs must still replay). Naming
+scenarios records only those, leaving the other saved histories as they were.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from temporalio.client import Client
+
 from onward.agent.contracts import Budget, ConversationOptions
-from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
+from onward.agent.decisions import (
+    PLAN_TOOL,
+    AskUser,
+    CallTools,
+    Finish,
+    PlanStep,
+    Review,
+    RunPlan,
+    ToolCall,
+)
+from onward.agent.messages import NoticeMessage, ToolResultMessage
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel, time_skipping_environment
+from onward.testing.scripted import Step
 from onward.worker import build_workers, running_workers
-from tests.workflows import toolbox
+from tests.workflows import team_goals, toolbox
 
 HERE = Path(__file__).parent
 
@@ -73,7 +89,47 @@ async def _rejected_and_invalid(convs: Conversations) -> str:
     return cid
 
 
-SCENARIOS: dict[str, tuple[list[object], Callable[[Conversations], Awaitable[str]]]] = {
+def _team(request: ModelRequest) -> Step:
+    """Planner -> two children (one needs an approval) -> rejected review -> re-plan
+    with a third step (the first two reused) -> approved."""
+    if request.review:
+        rejected = any(isinstance(m, NoticeMessage) for m in request.messages)
+        return Review(approved=rejected, feedback=None if rejected else "add Kyoto")
+    done = any(isinstance(m, ToolResultMessage) for m in request.messages)
+    if request.goal.name == "test-math":
+        if done:
+            return Finish(answer="sent")
+        return _call("t", "transfer", amount=5, to="bo")
+    if request.goal.name == "test-vacation":
+        city = "Kyoto" if "Kyoto" in str(request.messages[0]) else "Oslo"
+        return Finish(answer=city) if done else _call("f", "find_trip", city=city)
+    plans = [
+        m for m in request.messages if isinstance(m, ToolResultMessage) and m.tool == PLAN_TOOL
+    ]
+    rejected = any(isinstance(m, NoticeMessage) for m in request.messages)
+    steps = [
+        PlanStep(id="pay", goal="test-math", instruction="send 5 to bo"),
+        PlanStep(id="oslo", goal="test-vacation", instruction="trip to Oslo"),
+    ]
+    if not plans:
+        return RunPlan(steps=steps)
+    if rejected and len(plans) == 1:
+        return RunPlan(
+            steps=[*steps, PlanStep(id="kyoto", goal="test-vacation", instruction="Kyoto")]
+        )
+    return Finish(answer=f"{len(plans)} plans")
+
+
+async def _team_with_review(convs: Conversations) -> str:
+    cid = await convs.start("test-planner", first_message="pay bo and plan trips")
+    snap = await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
+    approval = snap.pending_approvals[0]
+    await convs.decide(cid, approval.call_id, "approve", approval.args_hash)
+    await convs.result(cid)
+    return cid
+
+
+SCENARIOS: dict[str, tuple[object, Callable[[Conversations], Awaitable[str]]]] = {
     "tools_and_approval": (
         [
             AskUser(text="Which numbers?"),
@@ -106,11 +162,31 @@ SCENARIOS: dict[str, tuple[list[object], Callable[[Conversations], Awaitable[str
         ],
         _rejected_and_invalid,
     ),
+    "team": (_team, _team_with_review),
 }
+CHILDREN = {"team": ["p1.pay", "p1.oslo", "p2.kyoto"]}
+"""Child conversations saved with a scenario (ids are `<parent>~<suffix>`)."""
+
+
+async def _save(client: Client, workflow_id: str, name: str) -> None:
+    """Save every run of `workflow_id`, walking back through continue-as-new."""
+    histories: list[str] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history.to_json())
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            break
+    for i, text in enumerate(reversed(histories)):
+        path = HERE / f"{name}.run{i + 1}.json"
+        path.write_text(json.dumps(json.loads(text), indent=1))
+        print(f"wrote {path}")
 
 
 async def main() -> None:
-    assert toolbox.MATH.name == "test-math"
+    assert toolbox.MATH.name == "test-math" and team_goals.PLANNER.name == "test-planner"
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
@@ -120,26 +196,17 @@ async def main() -> None:
         )
         env = await time_skipping_environment(settings)
         try:
+            chosen = sys.argv[1:] or list(SCENARIOS)
             for name, (script, scenario) in SCENARIOS.items():
+                if name not in chosen:
+                    continue
                 model = ScriptedModel(script)  # type: ignore[arg-type]
                 async with running_workers(build_workers(env.client, settings, model)):
                     cid = await scenario(Conversations(env.client, settings))
-                # Walk back through continue-as-new to every run, newest first.
-                histories: list[str] = []
-                run_id: str | None = None
-                while True:
-                    history = await env.client.get_workflow_handle(
-                        cid, run_id=run_id
-                    ).fetch_history()
-                    histories.append(history.to_json())
-                    started = history.events[0].workflow_execution_started_event_attributes
-                    run_id = started.continued_execution_run_id or None
-                    if run_id is None:
-                        break
-                for i, text in enumerate(reversed(histories)):
-                    path = HERE / f"{name}.run{i + 1}.json"
-                    path.write_text(json.dumps(json.loads(text), indent=1))
-                    print(f"wrote {path}")
+                for suffix in ["", *CHILDREN.get(name, [])]:
+                    wid = f"{cid}~{suffix}" if suffix else cid
+                    label = f"{name}.{suffix}" if suffix else name
+                    await _save(env.client, wid, label)
         finally:
             await env.shutdown()
 
