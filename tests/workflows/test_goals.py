@@ -6,9 +6,7 @@ dir (`ledger` fixture) and reads the rows the conversation left there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,19 +24,7 @@ from onward.store.ledger import Ledger, ledger_for
 from onward.testing import ScriptedModel
 from onward.tools import ToolContext, tool
 from tests.conftest import AgentFactory
-
-
-def call(cid: str, tool_name: str, **args: object) -> CallTools:
-    return CallTools(calls=[ToolCall(call_id=cid, tool=tool_name, args=args)])
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.setenv("ONWARD_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    yield ledger_for(get_settings())
-    monkeypatch.undo()
-    get_settings.cache_clear()
+from tests.workflows.toolbox import call
 
 
 def counts(ledger: Ledger) -> dict[str, int]:

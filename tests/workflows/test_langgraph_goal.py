@@ -5,42 +5,28 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
-from onward.agent.decisions import AskUser, CallTools, Decision, Finish, ToolCall
+from onward.agent.decisions import AskUser, Decision, Finish
 from onward.agent.messages import AssistantMessage, Message, NoticeMessage, ToolCallMessage
-from onward.config import Settings, get_settings
+from onward.config import Settings
 from onward.conversations import Conversations
 from onward.goals.research_graph import GRAPH_NAME, recheck_note
 from onward.models.base import ModelRequest
-from onward.store.ledger import Ledger, ledger_for
+from onward.store.ledger import Ledger
 from onward.testing import ScriptedModel
 from onward.worker import build_workers, running_workers
 from tests.conftest import AgentFactory
+from tests.workflows.toolbox import call
 
 pytest.importorskip("langgraph")
 
 QUESTION = "How do sagas keep distributed transactions consistent?"
 CITED = "Sagas run compensations for completed steps in reverse order [doc-002]."
-
-
-def call(cid: str, tool: str, **args: object) -> CallTools:
-    return CallTools(calls=[ToolCall(call_id=cid, tool=tool, args=args)])
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.setenv("ONWARD_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    yield ledger_for(get_settings())
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def tool_calls(messages: list[Message]) -> list[tuple[str, str]]:

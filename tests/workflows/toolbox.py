@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from onward.agent.decisions import CallTools, ToolCall
 from onward.goals.base import Goal
 from onward.tools import ToolContext, tool
+
+
+def call(cid: str, tool_name: str, **args: object) -> CallTools:
+    """A decision to run one tool."""
+    return CallTools(calls=[ToolCall(call_id=cid, tool=tool_name, args=args)])
+
 
 CALLS: list[tuple[str, str]] = []
 """(tool, idempotency key) of every tool execution, to assert nothing runs twice."""
