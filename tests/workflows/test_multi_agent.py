@@ -397,3 +397,52 @@ async def test_a_plan_naming_an_unknown_agent_is_sent_back_for_repair(
     assert result.answer == "A week in Oslo"
     hints = [r.repair_hint for r in model.calls if r.repair_hint]
     assert len(hints) == 1 and "no agent named `nobody`" in hints[0]
+
+
+async def test_a_dependent_step_waits_and_receives_the_earlier_result(
+    ts_agent: AgentFactory, ts_env: WorkflowEnvironment
+) -> None:
+    def script(request: ModelRequest) -> Step:
+        if request.review:
+            return Review(approved=True)
+        if request.goal.name == "test-planner":
+            if not has_plan_result(request):
+                return RunPlan(
+                    steps=[
+                        PlanStep(id="pick", goal="test-vacation", instruction="Pick Oslo"),
+                        PlanStep(
+                            id="book",
+                            goal="test-math",
+                            instruction="Price the trip picked earlier",
+                            depends_on=["pick"],
+                        ),
+                    ]
+                )
+            return combined(request)
+        if request.goal.name == "test-vacation":
+            return vacation_agent(request)
+        return Finish(answer=f"priced: {request.messages[0]}")
+
+    model = ScriptedModel(script)
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-planner", first_message="pick then price")
+        result = await asyncio.wait_for(convs.result(cid), 60)
+
+    [math_call] = [r for r in model.calls if r.goal.name == "test-math"]
+    first = str(math_call.messages[0])
+    assert "Price the trip picked earlier" in first
+    assert "- pick (test-vacation): A week in Oslo" in first
+    # The dependent child was started only after the first one completed.
+    events = await child_events(ts_env, cid)
+    started = [
+        i
+        for i, e in enumerate(events)
+        if e == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+    completed = [
+        i
+        for i, e in enumerate(events)
+        if e == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED
+    ]
+    assert started[1] > completed[0]
+    assert result.answer is not None and result.answer.startswith("A week in Oslo | priced:")
