@@ -4,75 +4,32 @@ and an XSS attempt that must render as text."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, Request, async_playwright, expect
+from playwright.async_api import Request, async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
 
 from onward.api.app import create_app
 from onward.api.auth import read_local_token
 from onward.api.settings import ApiSettings
-from onward.config import Settings, get_settings
+from onward.config import Settings
 from onward.conversations import Conversations
 from onward.models.offline import OfflineModel
 from onward.processes import free_port
 from onward.worker import build_workers, running_workers
 from tests.api.conftest import serve
 from tests.conftest import make_settings
+from tests.e2e.browser import ARTIFACTS, ASSISTANT, CHROMIUM_ARGS, chromium, send
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ASSISTANT = ".message.assistant:not(.streaming)"
 XSS_IMG = '<img src=x onerror="window.__xss=1">'
 XSS_SCRIPT = "<script>window.__xss=2</script>"
 # Model calls, tool activities and an API restart sit behind some steps; a loaded CI
 # machine needs more than Playwright's default 5 s for them.
 expect.set_options(timeout=20_000)
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-    if found is None:
-        reason = "Debian's `chromium` is not installed (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run the browser tests")
-        print(f"SKIPPED: {reason}")
-        pytest.skip(reason)
-    return found
-
-
-@pytest.fixture
-def data_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Settings in a fresh data dir that tools (which read `get_settings()`) share."""
-    monkeypatch.setenv("ONWARD_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    yield make_settings(tmp_path)
-    monkeypatch.delenv("ONWARD_DATA_DIR")
-    get_settings.cache_clear()
-
-
-async def send(page: Page, text: str) -> None:
-    await page.fill("#message-input", text)
-    await page.press("#message-input", "Enter")
-    await expect(page.locator("#message-input")).to_have_value("")
 
 
 async def test_travel_conversation_in_the_browser(

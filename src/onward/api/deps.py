@@ -2,6 +2,12 @@
 
 Routes declare `user: CurrentUser`, `convs: ConversationsDep`,
 `conversation: OwnedConversation` … and never read `app.state` themselves.
+
+Access rule: a user reaches the conversations the API started for them
+(`OwnedConversation`, every route). The read-only routes (`ReadableConversation`: a
+conversation's state and its event stream) also reach their child conversations, ids
+`<parent>~<step key>` started by the parent's workflow, which have no index row of
+their own; everyone else gets the same 404 as for a missing conversation.
 """
 
 from __future__ import annotations
@@ -163,15 +169,28 @@ async def owned_conversation(
     return found
 
 
-async def owned_stream(
+async def readable_conversation(
+    conversation_id: ConversationId, user: CurrentUser, index: IndexDep
+) -> IndexedConversation:
+    """`owned_conversation`, or a child conversation of one the caller owns (see
+    `ConversationIndex.get_readable`); for the read-only routes."""
+    found = await index.get_readable(conversation_id, user)
+    if found is None:
+        raise not_found(conversation_id)
+    return found
+
+
+async def readable_stream(
     conversation_id: ConversationId, user: StreamUser, index: IndexDep
 ) -> IndexedConversation:
-    """`owned_conversation` for the events route (token also from `?token=`)."""
-    found = await index.get(conversation_id, user)
+    """`readable_conversation` for the events route (token also from `?token=`)."""
+    found = await index.get_readable(conversation_id, user)
     if found is None:
         raise not_found(conversation_id)
     return found
 
 
 OwnedConversation = Annotated[IndexedConversation, Depends(owned_conversation)]
-OwnedStream = Annotated[IndexedConversation, Depends(owned_stream)]
+ReadableConversation = Annotated[IndexedConversation, Depends(readable_conversation)]
+"""The caller's conversation or one of its children: only for routes that read."""
+ReadableStream = Annotated[IndexedConversation, Depends(readable_stream)]

@@ -4,6 +4,9 @@ Temporal's visibility (list) API is not available on every server (the time-skip
 test server has none), and ownership must be checked on every request anyway, so the
 API records each conversation it starts here. A deleted conversation stays as a row
 marked `deleted`, which makes it unreachable through the API.
+
+Child conversations (the steps of a plan) are started by their parent's workflow, not
+by the API, so they have no row: `get_readable` authorises them by their parent's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ CREATE INDEX IF NOT EXISTS conversations_by_owner
     ON conversations (owner, deleted, created_at);
 """
 TITLE_CHARS = 80
+CHILD_SEPARATOR = "~"
+"""Joins a parent's id and a step key in a child's id: `<parent>~p1.step1`."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class IndexedConversation:
     goal: str
     title: str
     created_at: datetime
+    parent_id: str | None = None
+    """For a child conversation: the indexed (top-level) conversation that started it."""
 
 
 class ConversationIndex:
@@ -68,6 +75,9 @@ class ConversationIndex:
 
     async def add(self, conversation_id: str, owner: str, goal: str, title: str) -> datetime:
         """Record a new conversation; returns its creation time."""
+        if CHILD_SEPARATOR in conversation_id:
+            # Such an id would read as a child of another conversation (`get_readable`).
+            raise ValueError(f"conversation ids may not contain {CHILD_SEPARATOR!r}")
         created = datetime.now(UTC)
 
         def write() -> None:
@@ -94,6 +104,32 @@ class ConversationIndex:
 
         rows = await asyncio.to_thread(read)
         return _row(rows[0]) if rows else None
+
+    async def get_readable(self, conversation_id: str, owner: str) -> IndexedConversation | None:
+        """Like `get`, and also a child conversation of one `owner` owns.
+
+        The rule: an id `<root>~<suffix>` is readable by whoever owns the indexed,
+        undeleted conversation `<root>` (the part before the first `~`). It is sound
+        because only a workflow makes such ids, always by appending `~<step key>` to its
+        own id (so grandchildren keep the root), and indexed ids never contain `~`: the
+        API generates them and `add` refuses any other. A child that does not exist is
+        left for Temporal to report as not found. Children are readable only; they are
+        steered through their parent (decisions on their approvals go to the parent).
+        """
+        root, separator, suffix = conversation_id.partition(CHILD_SEPARATOR)
+        if not separator:
+            return await self.get(conversation_id, owner)
+        parent = await self.get(root, owner) if suffix else None
+        if parent is None:
+            return None
+        return IndexedConversation(
+            conversation_id=conversation_id,
+            owner=parent.owner,
+            goal="",  # the child's goal is in its workflow's snapshot, not here
+            title="",
+            created_at=parent.created_at,
+            parent_id=parent.conversation_id,
+        )
 
     async def list_owned(self, owner: str, limit: int = 50) -> list[IndexedConversation]:
         """`owner`'s conversations, newest first."""

@@ -1,4 +1,5 @@
-// One open conversation: its transcript, tool cards, approvals and live event stream.
+// One open conversation: its transcript, tool cards, approvals and live event stream,
+// and the progress of the sub-agents it delegates to (lines between the messages).
 //
 // Safety rule: text from the model or a user never reaches innerHTML unescaped. Plain
 // text goes through textContent; assistant replies go through renderMarkdown, which
@@ -11,14 +12,25 @@ const OFFSET_KEY = "onward.offset.";
 const STREAM_EVENTS = [
   "message", "status", "usage", "model_call_started", "tool_call_proposed",
   "tool_call_started", "tool_call_finished", "approval_requested", "approval_decided",
-  "delta",
+  "agent_started", "agent_finished", "handoff", "review", "delta",
 ];
+const PLAN_TOOL = "delegate";
+const AGENT_STATES = {
+  finished: "finished",
+  asked: "needs more information",
+  budget_exhausted: "stopped at its budget",
+  cancelled: "cancelled",
+  failed: "failed",
+  ended: "ended",
+  reused: "reused (done earlier)",
+};
 const STATUS_LABELS = {
   waiting_for_user: "waiting for you",
   thinking: "thinking…",
   retrying_model: "retrying the model",
   running_tools: "running tools",
   waiting_for_approval: "waiting for approval",
+  delegating: "agents working",
   budget_exhausted: "budget reached",
   ended: "ended",
 };
@@ -30,6 +42,8 @@ export class ConversationView {
     this.rendered = new Map(); // transcript index -> element
     this.cards = new Map(); // call id -> tool card
     this.pending = new Map(); // call id -> pending approval
+    this.agents = new Map(); // child conversation id -> its progress line
+    this.streamIndex = -1; // transcript index of the latest message seen on the stream
     this.lastOffset = Number(sessionStorage.getItem(OFFSET_KEY + id) ?? -1);
     this.source = null;
     this.retry = null;
@@ -52,6 +66,7 @@ export class ConversationView {
       $("messages").insertBefore(intro, this.streaming);
     }
     detail.messages.forEach((message, i) => this.renderMessage(detail.offset + i, message));
+    this.streamIndex = detail.offset + detail.messages.length - 1;
     for (const approval of detail.pending_approvals) this.approvalRequested(approval);
     this.setStatus(detail.status, detail.status_detail);
     $("usage").textContent = usageText(detail.usage);
@@ -104,7 +119,9 @@ export class ConversationView {
     switch (name) {
       case "delta": return this.delta(data);
       case "model_call_started": return this.resetStreaming();
-      case "message": return this.renderMessage(data.index, data.message);
+      case "message":
+        this.streamIndex = data.index;
+        return this.renderMessage(data.index, data.message);
       case "status": return this.setStatus(data.status, data.detail);
       case "usage": $("usage").textContent = usageText(data.usage); return;
       case "tool_call_started": return this.cardState(data.call_id, "running…", null);
@@ -112,6 +129,17 @@ export class ConversationView {
         return this.cardState(data.call_id, data.ok ? "done" : "failed", data.ok ? "done" : "failed");
       case "approval_requested": return this.approvalRequested(data);
       case "approval_decided": return this.approvalDecided(data.call_id, data.decision);
+      case "agent_started": return this.agentProgress(data, "running", "running");
+      case "agent_finished":
+        return this.agentProgress(data, AGENT_STATES[data.detail] || data.detail, data.ok ? "done" : "failed");
+      case "handoff":
+        $("conversation-goal").textContent = data.agent;
+        return this.placeLine(el("div", "agent-line handoff", `Now talking to ${data.agent}`));
+      case "review":
+        return this.placeLine(data.ok
+          ? el("div", "agent-line review approved", "Reviewer approved")
+          : el("div", "agent-line review rejected",
+            "Reviewer asked for changes" + (data.detail ? `: ${data.detail}` : "")));
       default: return undefined;
     }
   }
@@ -134,8 +162,18 @@ export class ConversationView {
   }
 
   place(index, node) {
-    node.dataset.index = String(index);
     this.rendered.set(index, node);
+    this.insertAt(index, node);
+  }
+
+  // Progress lines are not transcript messages: they go after the message that came
+  // before them on the stream, so a replayed stream puts them back where they were.
+  placeLine(node) {
+    this.insertAt(this.streamIndex + 0.5, node);
+  }
+
+  insertAt(index, node) {
+    node.dataset.index = String(index);
     const box = $("messages");
     const later = [...box.children].find((c) => c.dataset.index !== undefined && Number(c.dataset.index) > index);
     box.insertBefore(node, later || this.streaming);
@@ -157,12 +195,18 @@ export class ConversationView {
       this.place(index, this.card(m.call_id, m.tool, m.args));
     } else if (m.kind === "tool_result") {
       const card = this.cards.get(m.call_id) || this.card(m.call_id, m.tool, null);
-      const body = m.ok ? m.content : m.error;
       card.querySelector(".result-label").hidden = false;
-      const pre = card.querySelector(".result");
-      pre.hidden = false;
-      pre.textContent = typeof body === "string" ? body : JSON.stringify(body, null, 2);
-      this.cardState(m.call_id, m.ok ? "done" : "failed", m.ok ? "done" : "failed");
+      const steps = m.tool === PLAN_TOOL ? planSteps(m.content) : null;
+      if (steps) {
+        card.querySelector(".result")?.replaceWith(stepList("result", steps, stepResult));
+        this.cardState(m.call_id, m.ok ? "done" : "not all steps finished", m.ok ? "done" : "failed");
+      } else {
+        const body = m.ok ? m.content : m.error;
+        const pre = card.querySelector(".result");
+        pre.hidden = false;
+        pre.textContent = typeof body === "string" ? body : JSON.stringify(body, null, 2);
+        this.cardState(m.call_id, m.ok ? "done" : "failed", m.ok ? "done" : "failed");
+      }
       this.rendered.set(index, card);
       if (!card.isConnected) this.place(index, card);
     }
@@ -171,15 +215,21 @@ export class ConversationView {
   card(callId, tool, args) {
     const card = el("div", "tool-card");
     card.dataset.callId = callId;
-    const head = el("div");
-    head.append(el("span", "tool-name", tool), el("span", "tool-state", "proposed"));
-    const argsPre = el("pre", "args", args ? JSON.stringify(args, null, 2) : "");
-    argsPre.hidden = !args;
-    const label = el("div", "result-label", "result");
+    const head = el("div", "tool-head");
+    const steps = tool === PLAN_TOOL ? planSteps(args) : null;
+    head.append(el("span", "tool-name", tool), el("span", "tool-state", steps ? "agents working…" : "proposed"));
+    let shown;
+    if (steps) {
+      shown = stepList("args", steps, planStep);
+    } else {
+      shown = el("pre", "args", args ? JSON.stringify(args, null, 2) : "");
+      shown.hidden = !args;
+    }
+    const label = el("div", "result-label", steps ? "results" : "result");
     label.hidden = true;
     const result = el("pre", "result");
     result.hidden = true;
-    card.append(head, argsPre, label, result);
+    card.append(head, shown, label, result);
     this.cards.set(callId, card);
     return card;
   }
@@ -197,6 +247,13 @@ export class ConversationView {
     const card = this.cards.get(a.call_id) || this.card(a.call_id, a.tool, a.args);
     if (!card.isConnected) $("messages").insertBefore(card, this.streaming);
     card.querySelector(".approval")?.remove();
+    card.querySelector(".tool-agent")?.remove();
+    if (a.agent) {
+      // A sub-agent asked: its tool call is in its own conversation, decided here.
+      const asker = el("span", "tool-agent", `asked by ${a.agent}`);
+      asker.title = a.conversation_id || "";
+      card.querySelector(".tool-head").append(asker);
+    }
     this.cardState(a.call_id, "needs your approval", "pending");
     const row = el("div", "approval");
     const feedback = el("input");
@@ -236,6 +293,29 @@ export class ConversationView {
     this.updateBadge();
   }
 
+  // One line per sub-agent, updated in place as it finishes; a reused result (an
+  // identical step done in an earlier plan) gets a line of its own.
+  agentProgress(data, state, cls) {
+    const reused = data.detail === "reused";
+    let line = reused ? null : this.agents.get(data.conversation_id);
+    if (!line) {
+      line = el("div", "agent-line");
+      line.title = data.conversation_id || "";
+      const id = data.conversation_id || "";
+      // The spaces keep copied (and read-aloud) text apart; the layout ignores them.
+      line.append(
+        el("span", "agent-name", data.agent || "agent"), " ",
+        el("span", "agent-step", id.slice(id.lastIndexOf("~") + 1)), " ",
+        el("span", "agent-state"),
+      );
+      if (!reused) this.agents.set(data.conversation_id, line);
+      this.placeLine(line);
+    }
+    line.querySelector(".agent-state").textContent = state;
+    line.classList.remove("running", "done", "failed");
+    line.classList.add(cls);
+  }
+
   updateBadge() {
     const badge = $("approval-badge");
     const n = this.pending.size;
@@ -265,4 +345,42 @@ export class ConversationView {
     const box = $("messages");
     box.scrollTop = box.scrollHeight;
   }
+}
+
+// The steps of a `delegate` call's arguments or result, if they look like them.
+function planSteps(value) {
+  const steps = value && typeof value === "object" ? value.steps : null;
+  return Array.isArray(steps) && steps.every((s) => s && typeof s === "object") ? steps : null;
+}
+
+function stepList(className, steps, render) {
+  const list = el("ol", `plan-steps ${className}`);
+  for (const step of steps) list.append(render(step));
+  return list;
+}
+
+// A planned step: which agent, after which steps, and its instruction.
+function planStep(step) {
+  const item = el("li");
+  const head = el("div", "step-head");
+  head.append(el("span", "step-id", String(step.id)), " ", el("span", "agent-name", String(step.goal)));
+  const after = Array.isArray(step.depends_on) ? step.depends_on : [];
+  if (after.length) head.append(" ", el("span", "step-after", `after ${after.join(", ")}`));
+  item.append(head, el("div", "step-text", String(step.instruction ?? "")));
+  return item;
+}
+
+// A step's outcome and its answer (or what it had done when it stopped).
+function stepResult(step) {
+  const item = el("li", step.outcome === "finished" ? "done" : "failed");
+  const head = el("div", "step-head");
+  const state = AGENT_STATES[step.outcome] || String(step.outcome);
+  head.append(
+    el("span", "step-id", String(step.step_id)), " ",
+    el("span", "agent-name", String(step.goal)), " ",
+    el("span", "step-outcome", step.reused ? `${state}, reused` : state),
+  );
+  item.title = step.conversation_id || "";
+  item.append(head, el("div", "step-text", String(step.answer || step.partial || "no answer")));
+  return item;
 }

@@ -16,7 +16,8 @@ from onward.api.deps import (
     CurrentUser,
     IndexDep,
     OwnedConversation,
-    OwnedStream,
+    ReadableConversation,
+    ReadableStream,
     SettingsDep,
     StateDep,
     TemporalClientDep,
@@ -137,14 +138,18 @@ async def list_conversations(
     summary="Read a conversation",
 )
 async def get_conversation(
-    conversation: OwnedConversation,
+    conversation: ReadableConversation,
     convs: ConversationsDep,
     settings: SettingsDep,
     offset: Annotated[
         int, Query(ge=0, description="Return transcript messages from this index on.")
     ] = 0,
 ) -> ConversationDetail:
-    """Status, pending approvals, usage, budget and the transcript from `offset`."""
+    """Status, pending approvals, usage, budget and the transcript from `offset`.
+
+    Also answers for the caller's child conversations (a plan's steps, ids
+    `<parent>~<step key>`), read-only: their approvals are decided on the parent.
+    """
     cid = conversation.conversation_id
     snap = await convs.snapshot(cid, offset)
     fields: dict[str, Any] = dict(snap)
@@ -288,7 +293,7 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
     summary="Stream live events (SSE)",
 )
 async def stream_events(
-    conversation: OwnedStream,
+    conversation: ReadableStream,
     client: TemporalClientDep,
     state: StateDep,
     after: Annotated[
