@@ -17,13 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument(
-        "--shipped-server",
+        "--stock-server",
         action="store_true",
-        help="run everything on the dev server exactly as shipped (no dynamic config)",
+        help="run everything on the dev server's defaults, without onward's dynamic config",
     )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    results = asyncio.run(run(sizes, args.out, tuned=not args.shipped_server))
+    results = asyncio.run(run(sizes, args.out, stock=args.stock_server))
     for line in report.summary_lines(results):
         print(line)
     print(f"results: {args.out / 'latest.json'}, chart: {args.out / 'latest.png'}")

@@ -10,9 +10,10 @@ PHASES = ("activity_dispatch", "activity_run", "workflow_task_dispatch", "workfl
 
 
 def _short(variant: str) -> str:
-    """`onward tuned server, local-activity tool` -> `onward\ntuned srv\nlocal tool`."""
-    server, _, tool = variant.removeprefix("onward ").partition(", ")
-    return "onward\n" + server.replace("server", "srv") + "\n" + tool.replace("-activity", "")
+    """`stock server, local-activity tool` -> `stock srv\nlocal tool`."""
+    server, _, tool = variant.partition(", ")
+    server = server.replace(" server", " srv").replace(" (", "\n(")
+    return server + "\n" + tool.replace("-activity", "")
 
 
 def _latency(ax: Any, r: Results) -> None:

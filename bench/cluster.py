@@ -29,8 +29,8 @@ from temporalio.client import Client
 
 from onward.client import connect
 from onward.config import Settings
-from onward.processes import free_port, spawn, wait_for_port
-from onward.server import EmbeddedServer, dev_server_args, temporal_cli_path
+from onward.processes import free_port, spawn
+from onward.server import DYNAMIC_CONFIG, EmbeddedServer
 
 BENCH_GOAL_MODULE = "bench.goal"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,25 +51,6 @@ def scenario_settings(base: Settings, **overrides: object) -> Settings:
     return base.model_copy(update=values)
 
 
-class TunedEmbeddedServer(EmbeddedServer):
-    """`EmbeddedServer` with extra `--dynamic-config-value`s (not a shipped option)."""
-
-    def __init__(self, settings: Settings, dynamic_config: Mapping[str, str]) -> None:
-        super().__init__(settings, headless=True)
-        self.dynamic_config = dict(dynamic_config)
-
-    def start(self, timeout_s: float = 60.0) -> None:
-        s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [str(temporal_cli_path()), *dev_server_args(s, headless=True)]
-        for key, value in self.dynamic_config.items():
-            args += ["--dynamic-config-value", f"{key}={value}"]
-        self.process = spawn(args, log=s.data_dir / "temporal.log")
-        if not wait_for_port(s.embedded_host, s.embedded_port, timeout_s, self.process):
-            self.stop()
-            raise RuntimeError(f"the tuned dev server did not start; see {s.data_dir}")
-
-
 @dataclass
 class Cluster:
     """The running server: base settings (its address, the data dir) and a client."""
@@ -86,21 +67,17 @@ class Cluster:
 
 @asynccontextmanager
 async def embedded_server(
-    data_dir: Path, dynamic_config: Mapping[str, str] | None = None
+    data_dir: Path, dynamic_config: Mapping[str, str] = DYNAMIC_CONFIG
 ) -> AsyncGenerator[Cluster]:
-    """A headless embedded dev server on a free port with its SQLite file in `data_dir`;
-    with `dynamic_config`, started with those server settings too."""
+    """onward's headless embedded dev server on a free port with its SQLite file in
+    `data_dir`; `dynamic_config={}` starts it with the dev server's own defaults."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data_dir,
         embedded_port=free_port(),
         goal_modules=[BENCH_GOAL_MODULE],
     )
-    server = (
-        TunedEmbeddedServer(settings, dynamic_config)
-        if dynamic_config
-        else EmbeddedServer(settings, headless=True)
-    )
+    server = EmbeddedServer(settings, headless=True, dynamic_config=dynamic_config)
     await asyncio.to_thread(server.start)
     try:
         assert server.process is not None

@@ -43,7 +43,7 @@ async def idle_memory(
         await asyncio.sleep(1.0)  # let the fresh worker finish its start-up allocations
         idle_rss = worker.rss_bytes()
         convs = Conversations(client, settings)
-        ids = [f"idle-{i}" for i in range(conversations)]
+        ids = [f"idle-{settings.task_queue}-{i}" for i in range(conversations)]
         cpu = worker.cpu_s(), cluster.server_cpu_s()
         began = time.perf_counter()
         starting = asyncio.create_task(start_all(convs, ids, GOAL_LOCAL, None))
@@ -54,6 +54,10 @@ async def idle_memory(
         # machine too busy to get there in time, the partial count is reported.
         while waiting < conversations and time.perf_counter() < deadline:
             await asyncio.sleep(1.0)
+            if starting.done() and starting.exception() is not None:
+                raise RuntimeError("idle conversations could not be started") from (
+                    starting.exception()
+                )
             peak = max(peak, worker.rss_bytes())
             waiting = await _waiting(client, settings.task_queue)
         settled_after = time.perf_counter() - began

