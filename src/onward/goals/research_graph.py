@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from importlib import import_module
 from importlib.util import find_spec
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
+from types import ModuleType
+from typing import Any, cast
 
-from onward.agent.decisions import CallTools, Decision, Finish, ToolCall
+from temporalio import workflow
+
 from onward.agent.graphs import TurnDriver, register_graph
 from onward.agent.messages import Message, ToolResultMessage, UserMessage
 from onward.goals.base import Goal
@@ -42,23 +42,12 @@ LAZY_IMPORTS = (
     "langsmith._internal._context",
     "langsmith.run_helpers",
 )
-"""Modules LangChain imports inside functions when a graph runs: imported with the goal,
-outside any workflow, so that each turn can pass them through the sandbox."""
-
-if TYPE_CHECKING or HAVE_LANGGRAPH:
-    from langgraph.graph import START, StateGraph  # pyright: ignore[reportMissingTypeStubs]
-    from langgraph.graph.state import (  # pyright: ignore[reportMissingTypeStubs]
-        CompiledStateGraph,
-    )
-    from langgraph.runtime import Runtime
-    from langgraph.types import Command
-    from langsmith import run_helpers as langsmith_helpers
+"""Modules LangChain imports inside functions when a graph runs: imported with the graph,
+passed through the sandbox, so none is first imported inside a workflow."""
 
 GRAPH_NAME = "research-graph"
 MAX_RECHECKS = 1
 """How many times an answer without a citation is sent back before it is given as is."""
-END: Literal["__end__"] = "__end__"
-"""LangGraph's `END`, typed as the literal its routes are checked against."""
 _CITATION = re.compile(r"\[(doc-\d+)\]")
 
 
@@ -103,122 +92,20 @@ def recheck_note(sources: Sequence[str]) -> str:
     )
 
 
-# ------------------------------------------------------------------ graph
+# ---------------------------------------------------------------- the turn
 
 
-class TurnState(TypedDict):
-    question: str
-    decision: Decision | None
-    steps: int
-    """Model decisions this turn (bounded by the conversation's max_steps_per_turn)."""
-    rechecks: int
+def load_flow() -> ModuleType:
+    """The graph module, imported on first use and passed through the workflow sandbox
+    (a synchronous import, so the sandbox's per-thread flag is not held across awaits)."""
+    with workflow.unsafe.imports_passed_through():
+        from onward.goals import _research_graph_flow
 
-
-@dataclass(frozen=True)
-class TurnContext:
-    driver: TurnDriver
-
-
-async def retrieve(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    driver = runtime.context.driver
-    # Derived from the turn number, so a replay issues the same call id (idempotency key).
-    call = ToolCall(
-        call_id=f"retrieve-{driver.conversation.turns}",
-        tool=search_documents.name,
-        args={"query": state["question"]},
-    )
-    await driver.run_tools([call])
-    return {}
-
-
-async def agent(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    driver = runtime.context.driver
-    s = driver.conversation
-    if s.ended:
-        return {"decision": None}
-    if state["steps"] >= s.options.max_steps_per_turn:
-        driver.reply(
-            f"I stopped after {state['steps']} steps without an answer; send a message to continue."
-        )
-        return {"decision": None}
-    return {"decision": await driver.next_decision(), "steps": state["steps"] + 1}
-
-
-async def route(state: TurnState) -> Literal["tools", "check", "act", "__end__"]:
-    # Async like every node: LangGraph runs sync callables in a thread pool, which a
-    # workflow cannot use.
-    decision = state["decision"]
-    if decision is None:
-        return END
-    if isinstance(decision, CallTools):
-        return "tools"
-    if isinstance(decision, Finish):
-        return "check"
-    return "act"
-
-
-async def tools(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    decision = state["decision"]
-    assert isinstance(decision, CallTools)
-    await runtime.context.driver.run_tools(decision.calls, decision.text)
-    return {}
-
-
-async def check(
-    state: TurnState, runtime: Runtime[TurnContext]
-) -> Command[Literal["act", "agent"]]:
-    decision = state["decision"]
-    assert isinstance(decision, Finish)
-    driver = runtime.context.driver
-    sources = retrieved_sources(driver.conversation.messages)
-    if not uncited(decision.answer, sources) or state["rechecks"] >= MAX_RECHECKS:
-        return Command(goto="act")
-    # The model reads this notice in the transcript when it is asked again.
-    driver.notice(recheck_note(sources))
-    return Command(goto="agent", update={"rechecks": state["rechecks"] + 1})
-
-
-async def act(
-    state: TurnState, runtime: Runtime[TurnContext]
-) -> Command[Literal["agent", "__end__"]]:
-    decision = state["decision"]
-    assert decision is not None
-    again = await runtime.context.driver.act(decision)
-    return Command(goto="agent" if again else END)
-
-
-def build_graph() -> CompiledStateGraph[TurnState, TurnContext, TurnState, TurnState]:
-    """The compiled graph (no checkpointer: Temporal history is the durable state)."""
-    graph = StateGraph(TurnState, context_schema=TurnContext)
-    graph.add_node("retrieve", retrieve)
-    graph.add_node("agent", agent)
-    graph.add_node("tools", tools)
-    graph.add_node("check", check)
-    graph.add_node("act", act)
-    graph.add_edge(START, "retrieve")
-    graph.add_edge("retrieve", "agent")
-    graph.add_conditional_edges("agent", route)
-    graph.add_edge("tools", "agent")
-    return graph.compile(name=GRAPH_NAME)
+    return _research_graph_flow
 
 
 async def run_turn(driver: TurnDriver) -> None:
-    s = driver.conversation
-    start: TurnState = {
-        "question": last_question(s.messages),
-        "decision": None,
-        "steps": 0,
-        "rechecks": 0,
-    }
-    # Each decision takes at most three supersteps (agent, check, act); LangGraph's
-    # own limit must never be what stops a turn.
-    limit = 3 * (s.options.max_steps_per_turn + MAX_RECHECKS) + 5
-    # No LangSmith tracing even when its environment asks for it: that is network I/O
-    # from workflow code, repeated on every replay. Temporal history is the trace.
-    with langsmith_helpers.tracing_context(enabled=False):
-        await _COMPILED.ainvoke(
-            start, {"recursion_limit": limit}, context=TurnContext(driver=driver)
-        )
+    await load_flow().run(driver)
 
 
 INSTRUCTIONS = (
@@ -233,9 +120,6 @@ INSTRUCTIONS = (
 )
 
 if HAVE_LANGGRAPH:
-    for _module in LAZY_IMPORTS:
-        import_module(_module)
-    _COMPILED = build_graph()
     register_graph(GRAPH_NAME, run_turn, packages=PACKAGES)
     RESEARCH_GRAPH = Goal(
         name=GRAPH_NAME,

@@ -188,9 +188,21 @@ def test_without_langgraph_the_module_imports_and_registers_nothing() -> None:
     assert out == "False False"
 
 
+def test_the_goal_module_does_not_import_langgraph() -> None:
+    # LangGraph takes most of a second to import: at worker start that would delay
+    # recovery after a crash, so it is imported with the first graph turn.
+    out = _python(
+        "import sys\n"
+        "from onward.goals import research_graph as g\n"
+        "print(g.HAVE_LANGGRAPH, sorted({m.split('.')[0] for m in sys.modules} & set(g.PACKAGES)))"
+    )
+    assert out == "True []"
+
+
 def test_a_turn_loads_no_module_the_sandbox_could_not_pass_through() -> None:
-    # Each turn passes the worker's LangGraph modules through the workflow sandbox;
-    # one first imported during a turn would be loaded inside the sandbox and fail.
+    # The graph module (with the modules LangChain imports lazily) is loaded passed
+    # through the sandbox before the graph runs; one first imported during the run
+    # would be loaded inside the sandbox and fail.
     # Tracing asked for by the environment must not make the turn call LangSmith
     # (it would print its connection errors).
     out = _python(
@@ -199,6 +211,7 @@ def test_a_turn_loads_no_module_the_sandbox_could_not_pass_through() -> None:
         "from onward.agent.decisions import Finish\n"
         "from tests.unit.goals.test_research_graph import FakeDriver\n"
         "def ours(): return {m for m in sys.modules if m.split('.')[0] in g.PACKAGES}\n"
+        "g.load_flow()\n"
         "before = ours()\n"
         "asyncio.run(g.run_turn(FakeDriver([Finish(answer='x'), Finish(answer='y')])))\n"
         "print(sorted(ours() - before))",
