@@ -47,3 +47,9 @@ ROUTER = Goal(
     agents=["test-math", "test-vacation"],
     handoff=True,
 )
+DIRECTOR = Goal(
+    name="test-director",
+    description="Delegates to a planner (agents two levels deep).",
+    instructions="Delegate.",
+    agents=["test-planner"],
+)

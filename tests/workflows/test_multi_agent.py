@@ -446,3 +446,40 @@ async def test_a_dependent_step_waits_and_receives_the_earlier_result(
     ]
     assert started[1] > completed[0]
     assert result.answer is not None and result.answer.startswith("A week in Oslo | priced:")
+
+
+async def test_a_grandchilds_approval_surfaces_at_the_top_and_is_forwarded_down(
+    ts_agent: AgentFactory,
+) -> None:
+    def script(request: ModelRequest) -> Step:
+        if request.review:
+            return Review(approved=True)
+        if request.goal.name == "test-director":
+            if not has_plan_result(request):
+                return RunPlan(steps=[PlanStep(id="team", goal="test-planner", instruction="pay")])
+            return combined(request)
+        if request.goal.name == "test-planner":
+            if not has_plan_result(request):
+                return RunPlan(steps=[PlanStep(id="pay", goal="test-math", instruction="send 5")])
+            return combined(request)
+        if not any(isinstance(m, ToolResultMessage) for m in request.messages):
+            return CallTools(
+                calls=[ToolCall(call_id="t1", tool="transfer", args={"amount": 5, "to": "bo"})]
+            )
+        return Finish(answer="sent 5 to bo")
+
+    model = ScriptedModel(script)
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-director", first_message="get bo paid")
+        snap = await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
+        [pending] = snap.pending_approvals
+        assert pending.call_id == "p1.team:p1.pay:t1"
+        assert pending.agent == "test-math"
+        assert pending.conversation_id == f"{cid}~p1.team~p1.pay"
+        await convs.decide(cid, pending.call_id, "approve", pending.args_hash)
+        result = await asyncio.wait_for(convs.result(cid), 60)
+        final = await convs.snapshot(cid)
+
+    assert result.answer == "sent 5 to bo"
+    assert final.pending_approvals == []
+    assert len([k for k in tool_runs("transfer") if k.startswith(cid)]) == 1
