@@ -15,13 +15,9 @@ from onward.api.app import create_app
 from onward.api.auth import read_local_token
 from onward.api.settings import ApiSettings
 from onward.config import Settings
-from onward.conversations import Conversations
-from onward.models.offline import OfflineModel
-from onward.processes import free_port
-from onward.worker import build_workers, running_workers
 from tests.api.conftest import serve
 from tests.conftest import make_settings
-from tests.e2e.browser import ARTIFACTS, ASSISTANT, CHROMIUM_ARGS, chromium, send
+from tests.e2e.browser import ARTIFACTS, ASSISTANT, CHROMIUM_ARGS, browser_session, chromium, send
 
 pytestmark = pytest.mark.e2e
 
@@ -35,113 +31,101 @@ expect.set_options(timeout=20_000)
 async def test_travel_conversation_in_the_browser(
     dev_env: WorkflowEnvironment, data_settings: Settings
 ) -> None:
-    executable = chromium()
     settings = data_settings
-    local = ApiSettings(_env_file=None)  # type: ignore[call-arg]
-    port = free_port()
-    workers = build_workers(dev_env.client, settings, OfflineModel())
-    async with running_workers(workers), async_playwright() as pw:
-        convs = Conversations(dev_env.client, settings)
-        browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        page_errors: list[str] = []
-        page.on("pageerror", lambda error: page_errors.append(str(error)))
+    async with browser_session(dev_env, settings, height=900) as s:
+        page, convs, local, port = s.page, s.convs, s.api, s.port
         streams: list[Request] = []
         page.on("request", lambda r: streams.append(r) if "/events" in r.url else None)
-        try:
-            async with serve(create_app(settings, client=dev_env.client, api_settings=local), port):
-                token = read_local_token(local.token_file(settings.data_dir))
-                assert token is not None
-                # The printed sign-in URL signs the browser in and leaves the address bar.
-                await page.goto(f"http://127.0.0.1:{port}/?token={token}")
-                await expect(page.locator("#user-name")).to_have_text("local")
-                assert "token" not in page.url
-                assert await page.evaluate("localStorage.getItem('onward.token')") == token
-                await expect(page.locator("#model-name")).to_have_text("offline")
-                await expect(page.locator("#offline-badge")).to_be_visible()
+        async with serve(create_app(settings, client=dev_env.client, api_settings=local), port):
+            token = read_local_token(local.token_file(settings.data_dir))
+            assert token is not None
+            # The printed sign-in URL signs the browser in and leaves the address bar.
+            await page.goto(f"http://127.0.0.1:{port}/?token={token}")
+            await expect(page.locator("#user-name")).to_have_text("local")
+            assert "token" not in page.url
+            assert await page.evaluate("localStorage.getItem('onward.token')") == token
+            await expect(page.locator("#model-name")).to_have_text("offline")
+            await expect(page.locator("#offline-badge")).to_be_visible()
 
-                await page.select_option("#goal-select", "travel")
-                await expect(page.locator("#goal-tools")).to_contain_text("create_invoice confirm")
-                await page.click("#new-button")
-                await expect(page.locator(".message.intro")).to_contain_text("Where and when")
-                cid = (await page.evaluate("location.hash")).lstrip("#")
-                href = f"{settings.web_ui_url}/namespaces/default/workflows/{cid}"
-                await expect(page.locator("#workflow-link")).to_have_attribute("href", href)
+            await page.select_option("#goal-select", "travel")
+            await expect(page.locator("#goal-tools")).to_contain_text("create_invoice confirm")
+            await page.click("#new-button")
+            await expect(page.locator(".message.intro")).to_contain_text("Where and when")
+            cid = (await page.evaluate("location.hash")).lstrip("#")
+            href = f"{settings.web_ui_url}/namespaces/default/workflows/{cid}"
+            await expect(page.locator("#workflow-link")).to_have_attribute("href", href)
 
-                await send(page, "I'd like to see events in San Francisco in March")
-                await expect(page.locator(".tool-card").first).to_contain_text("find_events")
-                await expect(page.locator(ASSISTANT).last).to_contain_text("origin")
-                await expect(page.locator("#status")).to_have_text("waiting for you")
+            await send(page, "I'd like to see events in San Francisco in March")
+            await expect(page.locator(".tool-card").first).to_contain_text("find_events")
+            await expect(page.locator(ASSISTANT).last).to_contain_text("origin")
+            await expect(page.locator("#status")).to_have_text("waiting for you")
 
-            # The API goes away and comes back: the page's stream resumes by itself.
-            async with serve(create_app(settings, client=dev_env.client, api_settings=local), port):
-                await send(page, "Chicago")
-                await expect(page.locator(".tool-card").nth(1)).to_contain_text("search_flights")
-                await expect(page.locator(ASSISTANT).last).to_contain_text("email")
+        # The API goes away and comes back: the page's stream resumes by itself.
+        async with serve(create_app(settings, client=dev_env.client, api_settings=local), port):
+            await send(page, "Chicago")
+            await expect(page.locator(".tool-card").nth(1)).to_contain_text("search_flights")
+            await expect(page.locator(ASSISTANT).last).to_contain_text("email")
 
-                await send(page, "ada@example.com")
-                card = page.locator(".tool-card", has_text="create_invoice")
-                await expect(card.locator("button.approve")).to_be_visible()
-                await expect(page.locator("#approval-badge")).to_have_text("1 approval pending")
-                await expect(page.locator("#status")).to_have_text("waiting for approval")
-                await expect(card.locator("pre.args")).to_contain_text("ada@example.com")
-                await card.locator("button.approve").click()
+            await send(page, "ada@example.com")
+            card = page.locator(".tool-card", has_text="create_invoice")
+            await expect(card.locator("button.approve")).to_be_visible()
+            await expect(page.locator("#approval-badge")).to_have_text("1 approval pending")
+            await expect(page.locator("#status")).to_have_text("waiting for approval")
+            await expect(card.locator("pre.args")).to_contain_text("ada@example.com")
+            await card.locator("button.approve").click()
 
-                await expect(page.locator("#status")).to_have_text("ended")
-                answer = page.locator(ASSISTANT).last
-                await expect(answer).to_contain_text(re.compile(r"\binv[_-]\w+"))
-                await expect(answer.locator("ul li").first).to_be_visible()  # safe markdown
-                await expect(page.locator("#approval-badge")).to_be_hidden()
-                await expect(page.locator("#usage")).to_contain_text("model calls")
-                ARTIFACTS.mkdir(exist_ok=True)
-                await page.screenshot(path=ARTIFACTS / "browser-travel.png", full_page=True)
+            await expect(page.locator("#status")).to_have_text("ended")
+            answer = page.locator(ASSISTANT).last
+            await expect(answer).to_contain_text(re.compile(r"\binv[_-]\w+"))
+            await expect(answer.locator("ul li").first).to_be_visible()  # safe markdown
+            await expect(page.locator("#approval-badge")).to_be_hidden()
+            await expect(page.locator("#usage")).to_contain_text("model calls")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=ARTIFACTS / "browser-travel.png", full_page=True)
 
-                # The page reconnected to the new server, resuming after its last offset.
-                resumed = [r for r in streams if cid in r.url]
-                assert len(resumed) >= 2
-                last_ids = [(await r.all_headers()).get("last-event-id") for r in resumed[1:]]
-                assert any(i is not None and int(i) > 0 for i in last_ids), last_ids
-                # Every transcript message shows exactly once despite the restart.
-                users = await page.locator(".message.user").all_inner_texts()
-                assert users == [
-                    "I'd like to see events in San Francisco in March",
-                    "Chicago",
-                    "ada@example.com",
-                ]
-                snap = await convs.snapshot(cid)
-                shown = await page.locator(ASSISTANT).count()
-                assert shown == sum(m.kind == "assistant" for m in snap.messages)
-                invoice = next(
-                    r
-                    for r in (await convs.result(cid)).tool_calls
-                    if r.ok and r.tool == "create_invoice"
-                )
-                await expect(answer).to_contain_text(str(invoice.result["invoice_id"]))
+            # The page reconnected to the new server, resuming after its last offset.
+            resumed = [r for r in streams if cid in r.url]
+            assert len(resumed) >= 2
+            last_ids = [(await r.all_headers()).get("last-event-id") for r in resumed[1:]]
+            assert any(i is not None and int(i) > 0 for i in last_ids), last_ids
+            # Every transcript message shows exactly once despite the restart.
+            users = await page.locator(".message.user").all_inner_texts()
+            assert users == [
+                "I'd like to see events in San Francisco in March",
+                "Chicago",
+                "ada@example.com",
+            ]
+            snap = await convs.snapshot(cid)
+            shown = await page.locator(ASSISTANT).count()
+            assert shown == sum(m.kind == "assistant" for m in snap.messages)
+            invoice = next(
+                r
+                for r in (await convs.result(cid)).tool_calls
+                if r.ok and r.tool == "create_invoice"
+            )
+            await expect(answer).to_contain_text(str(invoice.result["invoice_id"]))
 
-                # User text, tool arguments and model text are text, never markup: the
-                # offline model quotes an unknown origin back in its answer.
-                await page.click("#new-button")
-                await expect(page.locator(".message.intro")).to_be_visible()
-                await send(page, XSS_SCRIPT)
-                await expect(page.locator(".message.user")).to_have_text([XSS_SCRIPT])
-                await expect(page.locator("#status")).to_have_text("waiting for you")
-                first = page.locator(".conversations li.current .title")
-                await expect(first).to_have_text(XSS_SCRIPT)  # named by its first message
-                await send(page, "events in Chicago in May")
-                await expect(page.locator(ASSISTANT).last).to_contain_text("origin")
-                await send(page, XSS_IMG)
-                await expect(page.locator("#status")).to_have_text("ended")
-                await expect(page.locator(".message.user")).to_have_text(
-                    [XSS_SCRIPT, "events in Chicago in May", XSS_IMG]
-                )
-                await expect(page.locator(ASSISTANT).last).to_contain_text(XSS_IMG)
-                await expect(page.locator(".tool-card").last).to_contain_text(XSS_IMG)
-                assert await page.locator("#messages img, #messages script").count() == 0
-                assert await page.evaluate("typeof window.__xss") == "undefined"
-                await page.screenshot(path=ARTIFACTS / "browser-xss.png", full_page=True)
-        finally:
-            await browser.close()
-    assert page_errors == []
+            # User text, tool arguments and model text are text, never markup: the
+            # offline model quotes an unknown origin back in its answer.
+            await page.click("#new-button")
+            await expect(page.locator(".message.intro")).to_be_visible()
+            await send(page, XSS_SCRIPT)
+            await expect(page.locator(".message.user")).to_have_text([XSS_SCRIPT])
+            await expect(page.locator("#status")).to_have_text("waiting for you")
+            first = page.locator(".conversations li.current .title")
+            await expect(first).to_have_text(XSS_SCRIPT)  # named by its first message
+            await send(page, "events in Chicago in May")
+            await expect(page.locator(ASSISTANT).last).to_contain_text("origin")
+            await send(page, XSS_IMG)
+            await expect(page.locator("#status")).to_have_text("ended")
+            await expect(page.locator(".message.user")).to_have_text(
+                [XSS_SCRIPT, "events in Chicago in May", XSS_IMG]
+            )
+            await expect(page.locator(ASSISTANT).last).to_contain_text(XSS_IMG)
+            await expect(page.locator(".tool-card").last).to_contain_text(XSS_IMG)
+            assert await page.locator("#messages img, #messages script").count() == 0
+            assert await page.evaluate("typeof window.__xss") == "undefined"
+            await page.screenshot(path=ARTIFACTS / "browser-xss.png", full_page=True)
 
 
 MARKDOWN_PROBE = """async (inputs) => {
