@@ -31,7 +31,7 @@ from onward.agent.contracts import (
     StateQuery,
 )
 from onward.config import Settings
-from onward.exceptions import InputRejected, OnwardError
+from onward.exceptions import InputRejected, OnwardError, UnknownGoalError
 from onward.goals.registry import get_goal, load_goals
 
 
@@ -85,9 +85,12 @@ class Conversations:
         """Start a conversation with `goal`; returns its id.
 
         Raises:
-            UnknownGoalError: no such goal is registered.
+            UnknownGoalError: no such goal is registered, or it is not listed.
         """
-        spec = get_goal(goal).spec()
+        found = get_goal(goal)
+        if not found.listed:
+            raise UnknownGoalError(f"goal `{goal}` is only used by other goals' agents")
+        spec = found.spec()
         cid = conversation_id or f"conv-{uuid.uuid4().hex[:12]}"
         await self.client.start_workflow(
             WORKFLOW_NAME,

@@ -204,3 +204,17 @@ async def test_the_index_refuses_ids_that_would_read_as_children(tmp_path: Path)
     readable = await index.get_readable("conv-a~p1.x~p1.y", "alice")
     assert readable is not None and readable.parent_id == "conv-a"
     assert await index.get_readable("conv-a~", "alice") is None
+
+
+async def test_unlisted_goals_are_neither_listed_nor_startable(api: ApiFactory) -> None:
+    async with api(ScriptedModel([])) as a:
+        listed = (await a.http.get("/v1/goals", headers=ALICE)).json()["goals"]
+        started = await a.http.post(
+            "/v1/conversations",
+            json={"goal": "trip-reviewer", "message": "review this"},
+            headers=ALICE,
+        )
+    names = {g["name"] for g in listed}
+    assert "trip-planner" in names and "trip-reviewer" not in names
+    assert started.status_code == 422, started.text
+    assert "only used by other goals" in started.text

@@ -32,6 +32,8 @@ class Goal:
         max_plan_steps: The most steps one plan may have.
         graph: Name of a LangGraph reasoning graph (`onward[langgraph]`) that
             replaces the default decide-and-act loop.
+        listed: False for a goal only other goals use (a reviewer, a sub-agent): it
+            resolves by name but is not offered for new conversations.
     """
 
     name: str
@@ -48,6 +50,7 @@ class Goal:
     plan_deadline_s: float | None = None
     max_plan_steps: int = 8
     graph: str | None = None
+    listed: bool = True
     register: bool = field(default=True, repr=False)
 
     def __post_init__(self) -> None:

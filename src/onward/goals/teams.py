@@ -23,8 +23,8 @@ TRIP_REVIEWER = Goal(
         "flight`, `options 1 and 3 both go to Chicago`). Never ask for things the user "
         "did not want."
     ),
-    # Registered so `reviewer="trip-reviewer"` resolves by name; it has no tools.
-    register=True,
+    # Registered so `reviewer="trip-reviewer"` resolves by name; users never start it.
+    listed=False,
 )
 
 TRIP_PLANNER = Goal(

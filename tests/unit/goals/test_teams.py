@@ -74,3 +74,11 @@ def test_offline_concierge_hands_off_to_the_matching_agent(text: str, agent: str
     decision = plan_next(concierge, [UserMessage(text=text)])
     assert isinstance(decision, Handoff) and decision.goal == agent
     assert decision_problem(concierge, decision, review=False) is None
+
+
+def test_a_reviewer_is_not_offered_for_new_conversations() -> None:
+    from onward.goals.registry import load_goals
+
+    goals = load_goals()
+    assert goals["trip-reviewer"].listed is False
+    assert goals["trip-planner"].listed is True

@@ -19,6 +19,8 @@ async def list_goals(user: CurrentUser, settings: SettingsDep) -> GoalList:
     goals = load_goals(settings.goal_modules)
     out: list[GoalInfo] = []
     for name in sorted(goals):
+        if not goals[name].listed:
+            continue
         spec = goals[name].spec()
         out.append(
             GoalInfo(
