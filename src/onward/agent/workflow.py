@@ -540,10 +540,14 @@ class ConversationWorkflow:
 
     @workflow.update(name=UPDATE_DECIDE_APPROVAL)
     async def decide_approval(self, decision: DecideApproval) -> None:
-        if decision.call_id in self._plans.pending:
-            await self._plans.forward(decision)
-        else:
+        if decision.call_id not in self._plans.pending:
             self._tools.decide(decision)
+            return
+        try:
+            await self._plans.forward(decision)
+        except Exception as exc:
+            # The sub-agent closed between listing the approval and this decision.
+            raise _reject(f"the sub-agent that asked has already ended ({exc})") from exc
 
     @decide_approval.validator
     def _validate_decision(self, decision: DecideApproval) -> None:
