@@ -64,6 +64,20 @@ class Cluster:
         times = psutil.Process(self.server_pid).cpu_times()
         return float(times.user + times.system)
 
+    async def settle(
+        self, window_s: float = 0.5, busy: float = 0.1, limit_s: float = 60.0
+    ) -> float:
+        """Wait until the server uses under `busy` of a core over a `window_s` window
+        (work left over from the previous scenario: timers, visibility writes), at most
+        `limit_s`; returns the seconds waited. Timings then measure their own scenario."""
+        start = time.monotonic()
+        while time.monotonic() - start < limit_s:
+            before = self.server_cpu_s()
+            await asyncio.sleep(window_s)  # a measurement window, not a wait for a result
+            if self.server_cpu_s() - before < busy * window_s:
+                break
+        return round(time.monotonic() - start, 2)
+
 
 @asynccontextmanager
 async def embedded_server(

@@ -110,6 +110,8 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             per_workflow=10,
         ),
     )
+    # Each timed scenario starts once the server has finished the previous one's work.
+    settled: dict[str, float] = {"latency": await cluster.settle()}
     variants = await _latencies(cluster, sizes, label, sizes.latency_conversations)
     # What the llm queue costs a step: the same with model calls dispatched eagerly.
     variants[WHAT_IF_ONE_QUEUE] = await _guard(
@@ -123,6 +125,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             one_queue=True,
         ),
     )
+    settled["throughput"] = await cluster.settle()
     tp = await _guard(
         "throughput",
         throughput(
@@ -133,6 +136,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             tag="main",
         ),
     )
+    settled["llm_cap"] = await cluster.settle()
     cap = await _guard(
         "llm cap",
         llm_cap(
@@ -144,6 +148,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             latency_s=sizes.cap_latency_s,
         ),
     )
+    settled["recovery"] = await cluster.settle()
     rec = await _guard(
         "recovery",
         recovery(
@@ -154,6 +159,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             latency_s=sizes.recovery_latency_s,
         ),
     )
+    settled["idle_memory"] = await cluster.settle()
     mem = await _guard(
         "idle memory", idle_memory(cluster, root, conversations=sizes.idle_conversations)
     )
@@ -168,6 +174,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
         "llm_slot_utilisation": cap.get("slot_utilisation"),
         "recovery_next_step_s": rec.get("next_step_s"),
         "recovery_in_flight_call_s": rec.get("in_flight_call_s"),
+        "settled_before_s": settled,
         # Only a complete run counts against the 10,000-conversation target.
         "rss_10k_idle_mib": mem.get("rss_mib") if mem.get("complete") else None,
         "latency_variants": variants,
