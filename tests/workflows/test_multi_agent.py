@@ -320,21 +320,30 @@ async def test_a_child_stops_at_its_budget_share_and_usage_rolls_up(
     assert snap.usage.total_tokens == per_call * (len(parent_calls) + 4)
 
 
-async def test_child_approvals_surface_on_the_parent(ts_agent: AgentFactory) -> None:
+PAY = PlanStep(id="pay", goal="test-math", instruction="send 5")
+
+
+def delegating(plans: dict[str, PlanStep]) -> ScriptedModel:
+    """Planners (by goal) that delegate one step, then combine; reviews approve; the
+    `test-math` agent sends 5 to bo, which needs an approval."""
+
     def script(request: ModelRequest) -> Step:
         if request.review:
             return Review(approved=True)
-        if request.goal.name == "test-planner":
-            if not has_plan_result(request):
-                return RunPlan(steps=[PlanStep(id="pay", goal="test-math", instruction="send 5")])
-            return combined(request)
+        step = plans.get(request.goal.name)
+        if step is not None:
+            return combined(request) if has_plan_result(request) else RunPlan(steps=[step])
         if not any(isinstance(m, ToolResultMessage) for m in request.messages):
             return CallTools(
                 calls=[ToolCall(call_id="t1", tool="transfer", args={"amount": 5, "to": "bo"})]
             )
         return Finish(answer="sent 5 to bo")
 
-    model = ScriptedModel(script)
+    return ScriptedModel(script)
+
+
+async def test_child_approvals_surface_on_the_parent(ts_agent: AgentFactory) -> None:
+    model = delegating({"test-planner": PAY})
     async with ts_agent(model) as convs:
         cid = await convs.start("test-planner", first_message="pay bo")
         snap = await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
@@ -451,24 +460,8 @@ async def test_a_dependent_step_waits_and_receives_the_earlier_result(
 async def test_a_grandchilds_approval_surfaces_at_the_top_and_is_forwarded_down(
     ts_agent: AgentFactory,
 ) -> None:
-    def script(request: ModelRequest) -> Step:
-        if request.review:
-            return Review(approved=True)
-        if request.goal.name == "test-director":
-            if not has_plan_result(request):
-                return RunPlan(steps=[PlanStep(id="team", goal="test-planner", instruction="pay")])
-            return combined(request)
-        if request.goal.name == "test-planner":
-            if not has_plan_result(request):
-                return RunPlan(steps=[PlanStep(id="pay", goal="test-math", instruction="send 5")])
-            return combined(request)
-        if not any(isinstance(m, ToolResultMessage) for m in request.messages):
-            return CallTools(
-                calls=[ToolCall(call_id="t1", tool="transfer", args={"amount": 5, "to": "bo"})]
-            )
-        return Finish(answer="sent 5 to bo")
-
-    model = ScriptedModel(script)
+    team = PlanStep(id="team", goal="test-planner", instruction="pay")
+    model = delegating({"test-director": team, "test-planner": PAY})
     async with ts_agent(model) as convs:
         cid = await convs.start("test-director", first_message="get bo paid")
         snap = await convs.wait_for(cid, lambda s: bool(s.pending_approvals))

@@ -159,14 +159,17 @@ ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
 ConversationId = Annotated[str, Path(description="The conversation (= workflow) id.")]
 
 
+def _or_404(found: IndexedConversation | None, conversation_id: str) -> IndexedConversation:
+    if found is None:
+        raise not_found(conversation_id)
+    return found
+
+
 async def owned_conversation(
     conversation_id: ConversationId, user: CurrentUser, index: IndexDep
 ) -> IndexedConversation:
     """The conversation if the caller owns it; 404 otherwise (also for other users')."""
-    found = await index.get(conversation_id, user)
-    if found is None:
-        raise not_found(conversation_id)
-    return found
+    return _or_404(await index.get(conversation_id, user), conversation_id)
 
 
 async def readable_conversation(
@@ -174,20 +177,14 @@ async def readable_conversation(
 ) -> IndexedConversation:
     """`owned_conversation`, or a child conversation of one the caller owns (see
     `ConversationIndex.get_readable`); for the read-only routes."""
-    found = await index.get_readable(conversation_id, user)
-    if found is None:
-        raise not_found(conversation_id)
-    return found
+    return _or_404(await index.get_readable(conversation_id, user), conversation_id)
 
 
 async def readable_stream(
     conversation_id: ConversationId, user: StreamUser, index: IndexDep
 ) -> IndexedConversation:
     """`readable_conversation` for the events route (token also from `?token=`)."""
-    found = await index.get_readable(conversation_id, user)
-    if found is None:
-        raise not_found(conversation_id)
-    return found
+    return _or_404(await index.get_readable(conversation_id, user), conversation_id)
 
 
 OwnedConversation = Annotated[IndexedConversation, Depends(owned_conversation)]
