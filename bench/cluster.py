@@ -27,6 +27,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 
+from bench.stats import process_cpu_s
 from onward.client import connect
 from onward.config import Settings
 from onward.processes import free_port, spawn
@@ -61,8 +62,7 @@ class Cluster:
 
     def server_cpu_s(self) -> float:
         """CPU seconds the server process has used so far (user + system)."""
-        times = psutil.Process(self.server_pid).cpu_times()
-        return float(times.user + times.system)
+        return process_cpu_s(psutil.Process(self.server_pid))
 
     async def settle(
         self, window_s: float = 0.5, busy: float = 0.1, limit_s: float = 60.0
@@ -162,8 +162,7 @@ class WorkerProcess:
 
     def cpu_s(self) -> float:
         """CPU seconds this worker process has used so far (user + system)."""
-        times = psutil.Process(self.pid).cpu_times()
-        return float(times.user + times.system)
+        return process_cpu_s(psutil.Process(self.pid))
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

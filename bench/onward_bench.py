@@ -20,11 +20,11 @@ from temporalio.worker import Worker
 from bench.cluster import Cluster, scenario_settings
 from bench.goal import StepScript
 from bench.history import Breakdown, step_breakdown
-from bench.stats import summary_ms
+from bench.stats import process_cpu_s, summary_ms
 from onward.activities.llm import LlmActivities
 from onward.activities.tools import run_tool
 from onward.agent.workflow import ConversationWorkflow
-from onward.config import Settings
+from onward.config import Settings, WorkflowSandbox
 from onward.conversations import Conversations
 from onward.goals.registry import load_goals
 from onward.models.base import Model
@@ -111,10 +111,13 @@ async def latency(
     steps: int,
     tag: str,
     one_queue: bool = False,
+    sandbox: WorkflowSandbox | None = None,
 ) -> dict[str, Any]:
     """Per-step time with one conversation at a time (no queueing), plus where it goes;
-    `one_queue`: with `one_queue_workers`."""
+    `one_queue`: with `one_queue_workers`; `sandbox`: instead of the configured mode."""
     client, settings = cluster.client, scenario_settings(cluster.settings)
+    if sandbox is not None:
+        settings = settings.model_copy(update={"workflow_sandbox": sandbox})
     build: BuildWorkers = build_workers
     if one_queue:
         settings = settings.model_copy(update={"llm_task_queue": settings.task_queue})
@@ -153,7 +156,7 @@ async def throughput(
     """All conversations started at once; steps/s and conversations/s end to end."""
     client, settings = cluster.client, scenario_settings(cluster.settings)
     here = psutil.Process()
-    cpu = _cpu(here), cluster.server_cpu_s()
+    cpu = process_cpu_s(here), cluster.server_cpu_s()
     run = await run_conversations(
         client,
         settings,
@@ -163,7 +166,7 @@ async def throughput(
         concurrency=conversations,
         prefix=f"tp-{tag}",
     )
-    harness_cpu, server_cpu = _cpu(here) - cpu[0], cluster.server_cpu_s() - cpu[1]
+    harness_cpu, server_cpu = process_cpu_s(here) - cpu[0], cluster.server_cpu_s() - cpu[1]
     done = run.script.steps_done()
     loaded = summary_ms(run.script.step_seconds())
     return {
@@ -182,8 +185,3 @@ async def throughput(
         "worker_and_client_cpu_ms_per_step": round(harness_cpu * 1000 / done, 2),
         "server_cpu_ms_per_step": round(server_cpu * 1000 / done, 2),
     }
-
-
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)

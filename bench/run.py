@@ -25,6 +25,7 @@ from bench.recovery import recovery
 from bench.temporal_floor import measure_floor
 from onward.config import Settings
 from onward.server import DYNAMIC_CONFIG, SQLITE_PRAGMAS
+from onward.worker import sandbox_mode
 
 ONWARD_SERVER = "onward server"
 """The embedded server as onward ships it (`onward.server.DYNAMIC_CONFIG`)."""
@@ -32,6 +33,9 @@ STOCK_SERVER = "stock server"
 """The same dev server with none of onward's dynamic config, for comparison."""
 WHAT_IF_ONE_QUEUE = "one queue (what-if), local-activity tool"
 """Model calls on the conversation's task queue: eager dispatch, no cap (not onward)."""
+SANDBOXED = "sandboxed (shared), local-activity tool"
+"""The default run with Temporal's workflow sandbox on, as graph goals from outside
+onward get it (`ONWARD_WORKFLOW_SANDBOX=auto`)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,6 @@ class Sizes:
     recovery_latency_s: float = 0.3
     idle_conversations: int = 10_000
     floor_sequential: int = 100
-    floor_parallel: int = 100
 
 
 FULL = Sizes()
@@ -67,7 +70,6 @@ QUICK = Sizes(
     recovery_steps=8,
     idle_conversations=50,
     floor_sequential=10,
-    floor_parallel=5,
 )
 
 
@@ -101,13 +103,16 @@ async def _latencies(cluster: Cluster, sizes: Sizes, label: str, n: int) -> dict
 
 
 async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dict[str, Any]:
+    # The floor in the throughput scenario's shape: as many workflows at once, one
+    # no-op activity per model call of a conversation (its steps and the final answer).
     floor = await _guard(
         "temporal floor",
         measure_floor(
             cluster.client,
             sequential=sizes.floor_sequential,
-            parallel=sizes.floor_parallel,
-            per_workflow=10,
+            parallel=sizes.throughput_conversations,
+            per_workflow=sizes.throughput_steps + 1,
+            server_cpu_s=cluster.server_cpu_s,
         ),
     )
     # Each timed scenario starts once the server has finished the previous one's work.
@@ -123,6 +128,17 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             steps=sizes.latency_steps,
             tag="one-queue",
             one_queue=True,
+        ),
+    )
+    variants[SANDBOXED] = await _guard(
+        SANDBOXED,
+        latency(
+            cluster,
+            goal=GOAL_LOCAL,
+            conversations=sizes.latency_conversations,
+            steps=sizes.latency_steps,
+            tag="sandboxed",
+            sandbox="shared",
         ),
     )
     settled["throughput"] = await cluster.settle()
@@ -219,7 +235,8 @@ async def run(sizes: Sizes, out_dir: Path, *, stock: bool = False) -> report.Res
         "server_dynamic_config": server_config,
         "sqlite_pragmas": list(SQLITE_PRAGMAS),
         "worker": {
-            "workflow_sandbox": worker.workflow_sandbox,
+            "workflow_sandbox": f"{worker.workflow_sandbox} (runs as "
+            f"{sandbox_mode(worker)} with the benchmark goal)",
             "llm_concurrency": worker.llm_concurrency,
         },
         "benchmark_goal_tool": "local activity (bench-local); `activity tool` variants use a "

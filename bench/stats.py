@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import psutil
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The `q`-th percentile (0-100) with linear interpolation between ranks, like
@@ -32,3 +34,9 @@ def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
         "max_ms": round(max(ms), 3) if ms else math.nan,
         "samples": len(ms),
     }
+
+
+def process_cpu_s(process: psutil.Process) -> float:
+    """CPU seconds `process` has used so far (user + system)."""
+    times = process.cpu_times()
+    return float(times.user + times.system)

@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OFFLINE_MODEL = "offline"
-WorkflowSandbox = Literal["shared", "isolated", "off"]
+WorkflowSandbox = Literal["auto", "shared", "isolated", "off"]
 
 
 class Settings(BaseSettings):
@@ -56,9 +56,10 @@ class Settings(BaseSettings):
         default=None, gt=0, description="Optional rate cap on the llm task queue."
     )
     workflow_sandbox: WorkflowSandbox = Field(
-        default="shared",
-        description="`shared`: sandboxed, modules loaded once per worker; `isolated`: "
-        "workflow module reloaded per run; `off`: no sandbox.",
+        default="auto",
+        description="`auto`: `shared` when a loaded goal runs graph code from outside "
+        "onward in the workflow, else `off`; `shared`: sandboxed, modules loaded once per "
+        "worker; `isolated`: workflow module reloaded per run; `off`: no sandbox.",
     )
 
     api_host: str = Field(default="127.0.0.1", description="API bind address.")

@@ -19,7 +19,9 @@ def _transfer_script() -> ScriptedModel:
                 calls=[ToolCall(call_id="t1", tool="transfer", args={"amount": 5, "to": "bob"})]
             ),
             Finish(answer="Sent **5** to bob."),
-        ]
+        ],
+        # Slower than one delta batch (150 ms), so text is streamed as deltas.
+        word_delay_s=0.05,
     )
 
 

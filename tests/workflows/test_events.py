@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.events import ConversationEvent, TokenDelta
+from onward.agent.messages import AssistantMessage
 from onward.streaming import StreamItem, conversation_events
 from onward.testing import ScriptedModel, ServerError
 from tests.conftest import AgentFactory
@@ -21,7 +23,9 @@ async def test_events_cover_the_turn_and_resume_from_any_offset(ts_agent: AgentF
             AskUser(text="Which two numbers shall I add?"),
             CallTools(calls=[ToolCall(call_id="c1", tool="add", args={"a": 2, "b": 2})]),
             Finish(answer="two plus two is four"),
-        ]
+        ],
+        # Slower than one delta batch (150 ms), so the answer is streamed as it comes.
+        word_delay_s=0.05,
     )
     async with ts_agent(model) as convs:
         cid = await convs.start("test-math", first_message="add")
@@ -54,6 +58,29 @@ async def test_events_cover_the_turn_and_resume_from_any_offset(ts_agent: AgentF
         cut = items[len(items) // 2].offset
         rest = await _collect(convs.client, cid, cut + 1)
         assert [i.offset for i in rest] == [i.offset for i in items if i.offset > cut]
+
+
+async def test_an_answer_quicker_than_a_batch_sends_no_deltas(ts_agent: AgentFactory) -> None:
+    model = ScriptedModel([Finish(answer="two plus two is four")])
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-math", first_message="add")
+        result = await convs.result(cid)
+        items = await _collect(convs.client, cid)
+        signals = [
+            e
+            async for e in convs.client.get_workflow_handle(cid).fetch_history_events()
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        ]
+    assert result.answer == "two plus two is four"
+    assert not [i for i in items if isinstance(i.data, TokenDelta)]
+    # The answer still reaches watchers, as a message event.
+    said = [
+        i.data.message
+        for i in items
+        if isinstance(i.data, ConversationEvent) and isinstance(i.data.message, AssistantMessage)
+    ]
+    assert [m.text for m in said] == ["two plus two is four"]
+    assert signals == []  # no delta batch, so no signal and no workflow task for it
 
 
 async def test_a_retried_model_call_is_announced(ts_agent: AgentFactory) -> None:

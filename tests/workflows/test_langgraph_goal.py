@@ -7,20 +7,21 @@ import json
 from collections import Counter
 from importlib import import_module
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import AskUser, Decision, Finish
 from onward.agent.messages import AssistantMessage, Message, NoticeMessage, ToolCallMessage
-from onward.config import Settings
+from onward.config import Settings, WorkflowSandbox
 from onward.conversations import Conversations
 from onward.goals.research_graph import GRAPH_NAME, recheck_note
 from onward.models.base import ModelRequest
 from onward.store.ledger import Ledger
 from onward.testing import ScriptedModel
 from onward.worker import build_workers, running_workers
-from tests.conftest import AgentFactory
+from tests.conftest import AgentFactory, agent_factory
 from tests.workflows.toolbox import call
 
 # LangGraph is in the dev extra: without it these tests fail (at import), never skip.
@@ -54,9 +55,12 @@ def _activity_type(event: HistoryEvent) -> list[str]:
     return []
 
 
+# `off` is how `auto` runs the bundled graph; `shared` how it runs beside user graphs.
+@pytest.mark.parametrize("sandbox", ["off", "shared"])
 async def test_graph_retrieves_first_and_runs_every_call_as_an_activity(
-    ts_agent: AgentFactory, ts_env: WorkflowEnvironment, ledger: Ledger
+    sandbox: WorkflowSandbox, ts_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
 ) -> None:
+    ts_agent = agent_factory(ts_env, settings.model_copy(update={"workflow_sandbox": sandbox}))
     model = ScriptedModel(
         [
             call("m1", "search_documents", query="idempotency key retry"),

@@ -13,11 +13,11 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
-from temporalio.contrib.workflow_streams import TopicHandle, WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
+from onward.activities.deltas import DeltaRelay
 from onward.agent.activity_contracts import ACTIVITY_DECIDE, ACTIVITY_GUARDRAIL, DecideResult
-from onward.agent.events import TOPIC_DELTA, TOPIC_EVENTS, ConversationEvent, TokenDelta
+from onward.agent.events import TOPIC_EVENTS, ConversationEvent, TokenDelta
 from onward.agent.messages import Usage
 from onward.exceptions import (
     ERR_MODEL_PERMANENT,
@@ -93,20 +93,19 @@ class LlmActivities:
     async def decide(self, request: ModelRequest) -> DecideResult:
         # Token deltas go to the conversation's stream in small batches: live text for
         # clients, a bounded number of history events per call.
-        async with WorkflowStreamClient.from_within_activity(
-            batch_interval=DELTA_BATCH_INTERVAL
-        ) as stream:
+        async with DeltaRelay(DELTA_BATCH_INTERVAL) as deltas:
             attempt = activity.info().attempt
             if attempt > 1:
                 # The workflow only sees the final outcome; tell watchers a retry is on.
+                stream = await deltas.open()
                 stream.topic(TOPIC_EVENTS, type=ConversationEvent).publish(
                     ConversationEvent(
                         type="status", status="retrying_model", detail=f"attempt {attempt}"
                     )
                 )
-            return await self._decide(request, stream.topic(TOPIC_DELTA, type=TokenDelta))
+            return await self._decide(request, deltas)
 
-    async def _decide(self, request: ModelRequest, deltas: TopicHandle[TokenDelta]) -> DecideResult:
+    async def _decide(self, request: ModelRequest, deltas: DeltaRelay) -> DecideResult:
         sink = self.delta_sink
         info = activity.info()
 

@@ -64,6 +64,10 @@ _HOST_MODULES = sys.modules
 def register_graph(name: str, turn: GraphTurn, *, packages: Sequence[str] = ()) -> None:
     """Make a reasoning graph available to goals that name it in `graph=`.
 
+    A graph's turn runs inside the workflow, so it must be deterministic; a graph
+    defined outside onward turns on Temporal's workflow sandbox for the worker
+    (`ONWARD_WORKFLOW_SANDBOX=auto`), which flags many mistakes (file access, ...).
+
     Args:
         packages: Top-level packages the graph's library runs on (`langgraph`, ...).
             At each turn, their modules the worker has imported are passed through
@@ -72,6 +76,14 @@ def register_graph(name: str, turn: GraphTurn, *, packages: Sequence[str] = ()) 
             file access. Import such modules when the graph is defined.
     """
     _GRAPHS[name] = (turn, tuple(packages))
+
+
+def foreign_graphs() -> list[str]:
+    """Registered graphs whose turn function comes from outside onward: user code that
+    runs inside the workflow, which onward's replay tests do not cover."""
+    return sorted(
+        name for name, (turn, _) in _GRAPHS.items() if not turn.__module__.startswith("onward.")
+    )
 
 
 def _pass_through(packages: tuple[str, ...]) -> None:

@@ -83,6 +83,10 @@ class ScriptedModel:
     """Plays back `script`: a list consumed one step per model call, or a function of
     the request. Records every request in `calls`.
 
+    Visible text (an answer, a question) is streamed word by word; `word_delay_s`
+    paces the words like a real model. An answer that takes less than one delta batch
+    interval (150 ms) sends no deltas: its text arrives with the result.
+
     Example:
         ```python
         model = ScriptedModel([CallTools(calls=[ToolCall(call_id="c1", tool="add",
@@ -98,6 +102,7 @@ class ScriptedModel:
         )
     )
     stream_text: bool = True
+    word_delay_s: float = 0.0
     model_name: str = "scripted"
     calls: list[ModelRequest] = field(default_factory=list[ModelRequest])
     guardrail_calls: list[GuardrailRequest] = field(default_factory=list[GuardrailRequest])
@@ -151,6 +156,8 @@ class ScriptedModel:
         if on_delta is not None and self.stream_text:
             text = _visible_text(step)
             for word in text.split(" ") if text else []:
+                if self.word_delay_s:
+                    await asyncio.sleep(self.word_delay_s)  # the model's pace, not a wait
                 await on_delta(word + " ")
         return ModelResponse(decision=step, usage=self.usage_per_call, model_name=self.name)
 
