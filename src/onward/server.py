@@ -37,6 +37,11 @@ DYNAMIC_CONFIG = {
     # show at once; ours are registered at start, and every visibility write would
     # otherwise read them from SQLite again.
     "system.forceSearchAttributesCacheRefreshOnRead": "false",
+    # A deleted conversation's history is erased once the server has recorded that its
+    # close was fully processed, which it does every 30 s by default; every second
+    # (a row update) erases it within seconds (values are JSON, hence the quotes).
+    "history.transferProcessorUpdateAckInterval": '"1s"',
+    "history.visibilityProcessorUpdateAckInterval": '"1s"',
 }
 
 

@@ -14,12 +14,14 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from temporalio.client import Client
 
 from onward.api.app import create_app
 from onward.api.settings import ApiSettings
 from onward.api.sse import SseDecoder, SseEvent
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.erasure import runs_of
 from onward.models.base import Model
 from onward.processes import free_port
 from tests.conftest import AgentFactory
@@ -138,3 +140,13 @@ async def read_stream(
             assert response.status_code == 200, await response.aread()
             assert response.headers["content-type"].startswith("text/event-stream")
             return await sse_events(response, stop)
+
+
+async def wait_erased(client: Client, workflow_id: str, timeout_s: float = 30.0) -> None:
+    """Until the server knows no run of `workflow_id` (deletion is asynchronous there);
+    AssertionError naming what is left otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while left := await runs_of(client, workflow_id):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{workflow_id} not erased within {timeout_s}s: {left}")
+        await asyncio.sleep(0.1)

@@ -203,7 +203,8 @@ async def test_budget_is_raised_over_http(api: ApiFactory) -> None:
         raised = await a.http.post(url, json={"max_tokens": 10_000}, headers=ALICE)
         assert raised.status_code == 200, raised.text
         assert raised.json()["budget"] == {"max_tokens": 10_000, "max_cost_usd": None}
-        assert raised.json()["usage"]["cost_unknown_requests"] == 1
+        # The conversation goes on at once: its next model call may be counted already.
+        assert raised.json()["usage"]["cost_unknown_requests"] in (1, 2)
         snap = await a.convs.wait_for(
             cid, lambda s: s.status == "waiting_for_user" and s.turns == 2
         )

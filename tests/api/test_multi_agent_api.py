@@ -16,10 +16,11 @@ from onward.agent.decisions import CallTools, Finish, PlanStep, Review, RunPlan,
 from onward.agent.messages import ToolResultMessage
 from onward.api.index import ConversationIndex
 from onward.api.sse import SseEvent
+from onward.erasure import runs_of
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel
 from onward.testing.scripted import Step
-from tests.api.conftest import ALICE, BOB, ApiFactory, read_stream, serve
+from tests.api.conftest import ALICE, BOB, ApiFactory, read_stream, serve, wait_erased
 from tests.workflows import team_goals
 
 assert team_goals.PLANNER.name == "test-planner"  # importing registers the team goals
@@ -188,11 +189,14 @@ async def test_child_conversations_are_readable_by_the_parents_owner_only(
             assert response.status_code == 404, (method, path)
         assert (await a.convs.snapshot(child)).status == "waiting_for_approval"
 
-        # Deleting the parent takes its children out of reach too.
+        # Deleting the parent takes its children out of reach too, and erases them.
+        assert child in {wid for wid, _ in await runs_of(a.convs.client, cid)}
         deleted = await http.delete(f"/v1/conversations/{cid}", headers=ALICE)
         assert deleted.status_code == 204
         gone = await http.get(f"/v1/conversations/{child}", headers=ALICE)
         assert gone.status_code == 404
+        await wait_erased(a.convs.client, cid)
+        assert await runs_of(a.convs.client, child) == []
 
 
 async def test_the_index_refuses_ids_that_would_read_as_children(tmp_path: Path) -> None:

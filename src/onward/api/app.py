@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from temporalio.client import Client
 from onward.agent.events import ConversationEvent, TokenDelta
 from onward.api.auth import token_book
 from onward.api.deps import ApiState
+from onward.api.erasing import Eraser
 from onward.api.errors import install_error_handlers
 from onward.api.index import ConversationIndex
 from onward.api.limits import BodyLimitMiddleware
@@ -58,7 +62,6 @@ def create_app(
     """
     settings = settings or get_settings()
     api = api_settings or ApiSettings()
-    app = FastAPI(title="onward", version="0.1.0", description="Durable AI agents on Temporal.")
     temporal = TemporalConnection(settings)
     state = ApiState(
         settings=settings,
@@ -68,6 +71,22 @@ def create_app(
         temporal=temporal,
         injected_client=client,
     )
+    eraser = Eraser(state)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncGenerator[None]:
+        # Deletions whose erasure did not finish before the API last stopped.
+        sweep = asyncio.create_task(eraser.sweep())
+        yield
+        sweep.cancel()
+
+    app = FastAPI(
+        title="onward",
+        version="0.1.0",
+        description="Durable AI agents on Temporal.",
+        lifespan=lifespan,
+    )
+    app.state.eraser = eraser
     app.state.settings = settings
     app.state.temporal = temporal
     app.state.api = state

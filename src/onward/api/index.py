@@ -3,7 +3,8 @@
 Temporal's visibility (list) API is not available on every server (the time-skipping
 test server has none), and ownership must be checked on every request anyway, so the
 API records each conversation it starts here. A deleted conversation stays as a row
-marked `deleted`, which makes it unreachable through the API.
+marked `deleted`, which makes it unreachable through the API, and `erased` once its
+Temporal history has been deleted too (`onward.erasure`).
 
 Child conversations (the steps of a plan) are started by their parent's workflow, not
 by the API, so they have no row: `get_readable` authorises them by their parent's.
@@ -26,7 +27,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     goal TEXT NOT NULL,
     title TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0
+    deleted INTEGER NOT NULL DEFAULT 0,
+    erased INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS conversations_by_owner
     ON conversations (owner, deleted, created_at);
@@ -63,6 +65,9 @@ class ConversationIndex:
             # WAL lets readers and one writer from several API processes proceed.
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
+            if "erased" not in columns:  # an index made before erasure existed
+                db.execute("ALTER TABLE conversations ADD COLUMN erased INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _connect(self) -> Generator[sqlite3.Connection]:
@@ -170,6 +175,27 @@ class ConversationIndex:
                 return cursor.rowcount
 
         return await asyncio.to_thread(write) > 0
+
+    async def not_erased(self) -> list[str]:
+        """Deleted conversations whose Temporal history is still to be erased."""
+
+        def read() -> list[tuple[str]]:
+            with self._connect() as db:
+                return db.execute(
+                    "SELECT conversation_id FROM conversations WHERE deleted = 1 AND erased = 0"
+                ).fetchall()
+
+        return [cid for (cid,) in await asyncio.to_thread(read)]
+
+    async def mark_erased(self, conversation_id: str) -> None:
+        def write() -> None:
+            with self._connect() as db:
+                db.execute(
+                    "UPDATE conversations SET erased = 1 WHERE conversation_id = ? AND deleted = 1",
+                    (conversation_id,),
+                )
+
+        await asyncio.to_thread(write)
 
 
 def _row(row: tuple[str, str, str, str, str]) -> IndexedConversation:

@@ -6,7 +6,7 @@ import contextlib
 from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from onward.agent.contracts import Budget, ConversationOptions
@@ -22,6 +22,7 @@ from onward.api.deps import (
     StateDep,
     TemporalClientDep,
 )
+from onward.api.erasing import EraserDep
 from onward.api.errors import ApiError, error_responses
 from onward.api.schemas import (
     ApprovalRecorded,
@@ -169,14 +170,21 @@ async def get_conversation(
     summary="Delete a conversation",
 )
 async def delete_conversation(
-    conversation: OwnedConversation, convs: ConversationsDep, index: IndexDep, user: CurrentUser
+    conversation: OwnedConversation,
+    convs: ConversationsDep,
+    index: IndexDep,
+    user: CurrentUser,
+    eraser: EraserDep,
+    background: BackgroundTasks,
 ) -> None:
-    """End the conversation if it is running and remove it from the API for good."""
+    """End the conversation if it is running and remove it from the API for good; its
+    Temporal history, and its sub-agents', is erased once it has closed."""
     cid = conversation.conversation_id
     # Already ended or gone from Temporal: deleting it is still what the user wants.
     with contextlib.suppress(InputRejected, ConversationNotFound):
         await convs.end(cid, "deleted by its owner")
     await index.mark_deleted(cid, user)
+    background.add_task(eraser.sweep)
 
 
 @router.post(
