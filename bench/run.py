@@ -125,29 +125,24 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
 
     await quiet("latency")
     variants = await _latencies(cluster, sizes, label, sizes.latency_conversations)
-    # What the llm queue costs a step: the same with model calls dispatched eagerly.
-    variants[WHAT_IF_ONE_QUEUE] = await _guard(
-        WHAT_IF_ONE_QUEUE,
-        latency(
-            cluster,
-            goal=GOAL_LOCAL,
-            conversations=sizes.latency_conversations,
-            steps=sizes.latency_steps,
-            tag="one-queue",
-            one_queue=True,
-        ),
-    )
-    variants[SANDBOXED] = await _guard(
-        SANDBOXED,
-        latency(
-            cluster,
-            goal=GOAL_LOCAL,
-            conversations=sizes.latency_conversations,
-            steps=sizes.latency_steps,
-            tag="sandboxed",
-            sandbox="shared",
-        ),
-    )
+    # What the llm queue costs a step (the same with model calls dispatched eagerly),
+    # and what the workflow sandbox costs one.
+    what_ifs: list[tuple[str, str, dict[str, Any]]] = [
+        (WHAT_IF_ONE_QUEUE, "one-queue", {"one_queue": True}),
+        (SANDBOXED, "sandboxed", {"sandbox": "shared"}),
+    ]
+    for name, tag, how in what_ifs:
+        variants[name] = await _guard(
+            name,
+            latency(
+                cluster,
+                goal=GOAL_LOCAL,
+                conversations=sizes.latency_conversations,
+                steps=sizes.latency_steps,
+                tag=tag,
+                **how,
+            ),
+        )
     await quiet("throughput")
     tp = await _guard(
         "throughput",
