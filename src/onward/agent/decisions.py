@@ -37,9 +37,19 @@ class Finish(BaseModel):
     answer: str = Field(min_length=1)
 
 
+class Refuse(BaseModel):
+    """The user's new message is outside the goal: answer with a polite redirect and
+    run nothing. Only valid as the first decision after a user message (the request's
+    `check_topic`); the conversation stays open."""
+
+    kind: Literal["refuse"] = "refuse"
+    text: str = Field(min_length=1)
+
+
 PLAN_TOOL = "delegate"
 HANDOFF_TOOL = "handoff"
 REVIEW_TOOL = "review"
+REFUSE_TOOL = "refuse"
 """Names these decisions carry in the transcript (and as a provider model's tools)."""
 
 
@@ -81,7 +91,8 @@ class Review(BaseModel):
 
 
 Decision = Annotated[
-    AskUser | CallTools | Finish | RunPlan | Handoff | Review, Field(discriminator="kind")
+    AskUser | CallTools | Finish | Refuse | RunPlan | Handoff | Review,
+    Field(discriminator="kind"),
 ]
 DECISION_ADAPTER: TypeAdapter[Decision] = TypeAdapter(Decision)
 

@@ -15,6 +15,7 @@ from onward.agent.decisions import (
     Decision,
     Handoff,
     PlanStep,
+    Refuse,
     Review,
     RunPlan,
 )
@@ -27,9 +28,16 @@ STEP_CACHE_LIMIT = 64
 """Finished steps remembered for re-plans; older ones are forgotten first."""
 
 
-def decision_problem(goal: GoalSpec, decision: Decision, *, review: bool) -> str | None:
+def decision_problem(
+    goal: GoalSpec, decision: Decision, *, review: bool, check_topic: bool = False
+) -> str | None:
     """Why `decision` is not allowed for `goal`, or None. Sent back to the model as a
     repair hint, like malformed output."""
+    if isinstance(decision, Refuse) and not (check_topic and not review):
+        return (
+            "only a new user message that is outside the goal may be refused; "
+            "continue with the goal instead"
+        )
     if review:
         if isinstance(decision, Review):
             return None

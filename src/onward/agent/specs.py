@@ -33,6 +33,9 @@ class ToolSpec(BaseModel):
     task_queue: str | None = None
     local: bool = False
     """Run as a local activity: lower latency for short tools; needs no other queue."""
+    follow_ups: list[str] = Field(default_factory=list[str])
+    """Tools that usually come next with this one's result (e.g. `find_events` ->
+    `search_flights`): a hint every model reads, never a rule the workflow enforces."""
 
 
 class ExampleTurn(BaseModel):
@@ -62,6 +65,12 @@ class GoalSpec(BaseModel):
     max_plan_steps: int = Field(default=8, ge=1)
     graph: str | None = None
     """Name of a registered LangGraph reasoning graph that replaces the default loop."""
+    end_on_finish: bool = False
+    """End the conversation when the goal is finished. By default a finished goal
+    answers the turn and the conversation stays open for follow-ups."""
+    guardrail: bool = True
+    """Let the model refuse a new user message that is outside the goal (a `Refuse`
+    decision, judged in the same call as the decision, never a separate one)."""
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((t for t in self.tools if t.name == name), None)

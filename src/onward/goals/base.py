@@ -32,6 +32,11 @@ class Goal:
         max_plan_steps: The most steps one plan may have.
         graph: Name of a LangGraph reasoning graph (`onward[langgraph]`) that
             replaces the default decide-and-act loop.
+        end_on_finish: End the conversation once the goal is finished (the tutorial's
+            style). By default a finished goal answers and the conversation stays
+            open for follow-ups until the user ends it or it idles out.
+        guardrail: Let the model refuse messages outside the goal, judged within
+            the decision itself (no extra model call). False turns it off.
         listed: False for a goal only other goals use (a reviewer, a sub-agent): it
             resolves by name but is not offered for new conversations.
     """
@@ -50,6 +55,8 @@ class Goal:
     plan_deadline_s: float | None = None
     max_plan_steps: int = 8
     graph: str | None = None
+    end_on_finish: bool = False
+    guardrail: bool = True
     listed: bool = True
     register: bool = field(default=True, repr=False)
 
@@ -83,6 +90,8 @@ class Goal:
             names,
             reviewer,
             self.graph,
+            self.end_on_finish,
+            self.guardrail,
         )
 
     def spec(self, _path: tuple[str, ...] = ()) -> GoalSpec:
@@ -109,6 +118,8 @@ class Goal:
             plan_deadline_s=self.plan_deadline_s,
             max_plan_steps=self.max_plan_steps,
             graph=self.graph,
+            end_on_finish=self.end_on_finish,
+            guardrail=self.guardrail,
         )
 
 

@@ -34,6 +34,7 @@ class Tool:
     task_queue: str | None = None
     local: bool = False
     wants_context: bool = False
+    follow_ups: tuple[str, ...] = ()
 
     def spec(self) -> ToolSpec:
         return ToolSpec(
@@ -46,6 +47,7 @@ class Tool:
             compensation=self.compensation,
             task_queue=self.task_queue,
             local=self.local,
+            follow_ups=list(self.follow_ups),
         )
 
     def validate(self, args: dict[str, Any]) -> BaseModel:
@@ -110,6 +112,7 @@ def tool(
     compensation: str | None = None,
     task_queue: str | None = None,
     local: bool = False,
+    follow_ups: tuple[str, ...] | list[str] = (),
     register: bool = True,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
@@ -123,6 +126,7 @@ def tool(
     compensation: str | None = None,
     task_queue: str | None = None,
     local: bool = False,
+    follow_ups: tuple[str, ...] | list[str] = (),
     register: bool = True,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) into a tool.
@@ -140,6 +144,8 @@ def tool(
         compensation: Name of the tool that undoes this one (saga step).
         task_queue: Run on workers of this queue instead of the default one.
         local: Run as a local activity (short, cheap tools).
+        follow_ups: Names of tools that usually come next with this one's result
+            (shown to every model; not enforced).
         register: Add to the global registry (default) so goals can name it.
     """
 
@@ -161,6 +167,7 @@ def tool(
             task_queue=task_queue,
             local=local,
             wants_context=wants_context,
+            follow_ups=tuple(follow_ups),
         )
         if register:
             from onward.tools.registry import register_tool
