@@ -21,6 +21,9 @@ UPDATE_DECIDE_APPROVAL = "decide_approval"
 UPDATE_END = "end"
 UPDATE_RAISE_BUDGET = "raise_budget"
 QUERY_STATE = "state"
+SIGNAL_SEND_MESSAGE = "message"
+"""A user message, delivered by signal: the server keeps it durably even while no worker
+runs, so an acknowledged message is never lost. Deduplicated by `message_id`."""
 SIGNAL_CHILD_APPROVAL = "child_approval"
 """A child tells its parent an approval opened or closed (so the parent lists it)."""
 SIGNAL_APPROVAL_DECISION = "approval_decision"
@@ -169,12 +172,16 @@ class StartConversation(BaseModel):
 
 class SendMessage(BaseModel):
     text: str = Field(min_length=1)
+    message_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """Chosen by the sender (derived from an idempotency key, or random): the same id
+    sent twice is taken once. Events about the message carry it."""
 
 
 class SendMessageResult(BaseModel):
     index: int
     """Position of the message in the transcript (or inbox order when queued)."""
     queued: bool
+    message_id: str | None = None
 
 
 class DecideApproval(BaseModel):

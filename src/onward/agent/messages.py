@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 class UserMessage(BaseModel):
     kind: Literal["user"] = "user"
     text: str
+    id: str | None = None
+    """The sender's message id (`SendMessage.message_id`), when it had one."""
 
 
 class AssistantMessage(BaseModel):
