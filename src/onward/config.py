@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces."
     )
 
+    mcp_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict[str, SecretStr],
+        description="Secrets MCP servers refer to by name (JSON object): env values and "
+        "headers such as Authorization, read by the worker's MCP activities.",
+    )
+
     # Bundled goals' real integrations: used only when configured.
     stripe_api_key: SecretStr | None = Field(
         default=None,
@@ -161,6 +167,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 out[name] = "***" if value.get_secret_value() else ""
+            elif name == "mcp_secrets":
+                out[name] = dict.fromkeys(self.mcp_secrets, "***")
             else:
                 out[name] = str(value) if isinstance(value, Path | timedelta) else value
         return out

@@ -39,6 +39,20 @@ class ServerStartError(OnwardRuntimeError):
     """The embedded Temporal server did not come up."""
 
 
+class McpConfigError(UserError):
+    """An MCP server is configured in a way that cannot work: a secret it names is not
+    set, its command is not installed, a credential is written as a literal."""
+
+
+class McpUnavailable(OnwardRuntimeError):
+    """An MCP server could not be reached or started; nothing was sent to it."""
+
+
+class McpCallLost(OnwardRuntimeError):
+    """The connection to an MCP server broke after a call was sent: the call may or
+    may not have run there (MCP has no idempotency key to ask)."""
+
+
 class InputRejected(OnwardError):
     """A conversation input was refused; `reason` is shown to the caller."""
 
@@ -58,6 +72,12 @@ ERR_TOOL_FAILED = "ToolFailed"
 """The tool raised: retried per its policy; the last error goes back to the model."""
 ERR_TOOL_INVALID_ARGS = "ToolInvalidArguments"
 """Arguments failed the tool's own validation: never retried."""
+ERR_MCP_CONFIG = "McpConfigError"
+"""An MCP server's configuration cannot work (missing secret or command): not retried."""
+ERR_MCP_UNAVAILABLE = "McpUnavailable"
+"""An MCP server could not be reached; the call was not sent, so a retry is safe."""
+ERR_MCP_CALL_LOST = "McpCallLost"
+"""The connection broke after the call was sent; retried only per the tool's policy."""
 ERR_UNKNOWN_GOAL = "UnknownGoal"
 ERR_UNKNOWN_TOOL = "UnknownTool"
 

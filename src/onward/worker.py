@@ -17,6 +17,7 @@ from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, Wo
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from onward.activities.llm import DeltaSink, LlmActivities
+from onward.activities.mcp import McpActivities
 from onward.activities.tools import run_tool
 from onward.agent.graphs import foreign_graphs
 from onward.agent.workflow import ConversationWorkflow
@@ -86,6 +87,8 @@ def build_workers(
             task_queue=settings.task_queue,
             workflows=[ConversationWorkflow],
             activities=[run_tool],
+            # MCP list/call activities, and their pooled sessions closed with the worker.
+            plugins=[McpActivities(settings).plugin()],
             workflow_runner=workflow_runner(settings),
             interceptors=interceptors,
             max_cached_workflows=max_cached_workflows,
@@ -102,7 +105,13 @@ def build_workers(
         ),
     ]
     workers += [
-        Worker(client, task_queue=q, activities=[run_tool], interceptors=interceptors)
+        Worker(
+            client,
+            task_queue=q,
+            activities=[run_tool],
+            plugins=[McpActivities(settings).plugin()],
+            interceptors=interceptors,
+        )
         for q in extra_tool_queues
     ]
     return workers

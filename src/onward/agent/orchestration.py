@@ -36,6 +36,7 @@ from onward.agent.contracts import (
     ToolCallRecord,
 )
 from onward.agent.decisions import ToolCall
+from onward.agent.mcp import ORIGIN_PREFIX, execute_mcp_call
 from onward.agent.messages import NoticeMessage, ToolCallMessage, ToolResultMessage
 from onward.agent.publisher import Publisher
 from onward.agent.retry import tool_retry_policy
@@ -248,6 +249,8 @@ class ToolRunner:
         return outcome
 
     async def _execute_activity(self, spec: ToolSpec, invocation: ToolInvocation) -> ToolOutcome:
+        if spec.origin.startswith(ORIGIN_PREFIX):
+            return await execute_mcp_call(self._s.goal, spec, invocation)
         timeout = timedelta(seconds=spec.timeout_s)
         policy = tool_retry_policy(spec.retry)
         try:

@@ -6,7 +6,7 @@ never depend on whatever code is deployed later.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,59 @@ class ToolSpec(BaseModel):
     follow_ups: list[str] = Field(default_factory=list[str])
     """Tools that usually come next with this one's result (e.g. `find_events` ->
     `search_flights`): a hint every model reads, never a rule the workflow enforces."""
+    origin: str = "python"
+    """Where the tool comes from: `python` (`@tool`) or `mcp:<server>` (listed from an
+    MCP server of the goal at the start of the run)."""
+    read_only: bool | None = None
+    """The tool says it changes nothing (MCP `readOnlyHint`); None = not known."""
+
+
+# ----------------------------------------------------------------- MCP servers
+# Only what is safe to record: commands, URLs and the *names* of secrets; the values
+# are looked up in settings by the activity that connects.
+
+
+class SecretRef(BaseModel):
+    """A value taken from `ONWARD_MCP_SECRETS[secret]` by the activity at run time."""
+
+    secret: str
+    template: str = "{}"
+    """How the value is written, e.g. `Bearer {}` for an Authorization header."""
+
+
+SecretOrText = str | SecretRef
+
+
+class McpStdio(BaseModel):
+    kind: Literal["stdio"] = "stdio"
+    command: str
+    args: list[str] = Field(default_factory=list[str])
+    env: dict[str, SecretOrText] = Field(default_factory=dict[str, SecretOrText])
+    cwd: str | None = None
+
+
+class McpHttp(BaseModel):
+    kind: Literal["http"] = "http"
+    url: str
+    headers: dict[str, SecretOrText] = Field(default_factory=dict[str, SecretOrText])
+
+
+class McpServerSpec(BaseModel):
+    name: str
+    transport: Annotated[McpStdio | McpHttp, Field(discriminator="kind")]
+    tools: list[str] | None = None
+    """Allow-list of tool names or `fnmatch` patterns; None = every tool listed."""
+    approval: dict[str, ApprovalPolicy] = Field(default_factory=dict[str, ApprovalPolicy])
+    """Tool name or pattern -> policy; exact names win, then the first matching pattern,
+    else `auto` for read-only tools and `confirm` for the rest."""
+    prefix: str = ""
+    stateful: bool = False
+    timeout_s: float = 60.0
+    heartbeat_s: float = 10.0
+    list_timeout_s: float = 30.0
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    """For tools that say they are read-only or idempotent; others get one attempt."""
+    task_queue: str | None = None
 
 
 class ExampleTurn(BaseModel):
@@ -71,9 +124,14 @@ class GoalSpec(BaseModel):
     guardrail: bool = True
     """Let the model refuse a new user message that is outside the goal (a `Refuse`
     decision, judged in the same call as the decision, never a separate one)."""
+    mcp_servers: list[McpServerSpec] = Field(default_factory=list[McpServerSpec])
+    """MCP servers whose tools join `tools` once listed, at the start of each run."""
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((t for t in self.tools if t.name == name), None)
 
     def agent(self, name: str) -> GoalSpec | None:
         return next((a for a in self.agents if a.name == name), None)
+
+    def mcp_server(self, name: str) -> McpServerSpec | None:
+        return next((m for m in self.mcp_servers if m.name == name), None)

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.delegation import PlanRunner
     from onward.agent.events import RETAINED_ITEMS
     from onward.agent.graphs import run_graph_turn
+    from onward.agent.mcp import McpCatalog
     from onward.agent.messages import (
         AssistantMessage,
         Message,
@@ -118,6 +119,7 @@ class ConversationWorkflow:
         self._plans = PlanRunner(
             self._s, self._out, self._pending_changed, self._waiting_on_children
         )
+        self._mcp = McpCatalog(self._s, self.notice)
         self._inflight: workflow.ActivityHandle[DecideResult] | None = None
         self._plan_ran = False
         self._review_rounds = 0
@@ -233,6 +235,7 @@ class ConversationWorkflow:
         return self._s
 
     async def next_decision(self) -> Decision | None:
+        await self._mcp.ensure_listed()  # once per run: MCP tools join the goal's tools
         if not await self._within_budget():
             return None
         self._drain_inbox_if_interrupting()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from onward.agent.specs import ExampleTurn, GoalSpec
 from onward.exceptions import UserError
 from onward.tools.decorator import Tool
+from onward.tools.mcp import McpServer
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Goal:
             the decision itself (no extra model call). False turns it off.
         listed: False for a goal only other goals use (a reviewer, a sub-agent): it
             resolves by name but is not offered for new conversations.
+        mcp: MCP servers whose tools this goal's agent may also use
+            (`onward.tools.mcp.McpServer`); listed once per conversation run.
     """
 
     name: str
@@ -58,6 +61,7 @@ class Goal:
     end_on_finish: bool = False
     guardrail: bool = True
     listed: bool = True
+    mcp: Sequence[McpServer] = ()
     register: bool = field(default=True, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +75,9 @@ class Goal:
                     f"goal `{self.name}`: tool `{t.name}` is compensated by "
                     f"`{t.compensation}`, which the goal does not list"
                 )
+        servers = [m.name for m in self.mcp]
+        if len(set(servers)) != len(servers):
+            raise UserError(f"goal `{self.name}` lists an MCP server name twice: {servers}")
         if self.handoff and not self.agents:
             raise UserError(f"goal `{self.name}` hands off but lists no agents")
         if self.register:
@@ -92,6 +99,7 @@ class Goal:
             self.graph,
             self.end_on_finish,
             self.guardrail,
+            tuple(m.spec().model_dump_json() for m in self.mcp),
         )
 
     def spec(self, _path: tuple[str, ...] = ()) -> GoalSpec:
@@ -120,6 +128,7 @@ class Goal:
             graph=self.graph,
             end_on_finish=self.end_on_finish,
             guardrail=self.guardrail,
+            mcp_servers=[m.spec() for m in self.mcp],
         )
 
 
