@@ -7,12 +7,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from onward.config import get_settings
+
+if TYPE_CHECKING:
+    from onward.agent.mcp import McpServerListing
+    from onward.agent.specs import GoalSpec
 
 console = Console()
 tool_app = typer.Typer(no_args_is_help=True, help="Run tools on their own for manual checks.")
@@ -77,16 +82,66 @@ def tool_run(
 
 
 @tool_app.command("list")
-def tool_list() -> None:
-    """List registered tools with their approval policy."""
+def tool_list(
+    mcp: bool = typer.Option(True, "--mcp/--no-mcp", help="List MCP servers' tools live."),
+) -> None:
+    """List every goal's tools with their origin and approval policy.
+
+    MCP servers are asked for their tools now, as a conversation would at its start.
+    """
     from onward.goals.registry import load_goals
 
     goals = load_goals(get_settings().goal_modules)
-    view = Table("goal", "tool", "approval", "description")
-    for goal in goals.values():
-        for t in goal.tools:
-            view.add_row(goal.name, t.name, t.approval, t.description.splitlines()[0])
+    specs = [g.spec() for g in goals.values()]
+    listings = asyncio.run(_list_mcp(specs)) if mcp else {}
+    view = Table("goal", "tool", "origin", "approval", "description")
+    for spec in specs:
+        for row in _tool_rows(spec, listings):
+            view.add_row(*row)
     console.print(view)
+
+
+async def _list_mcp(specs: list[GoalSpec]) -> dict[str, McpServerListing]:
+    from onward.activities.mcp import McpActivities
+
+    servers = {m.model_dump_json(): m for spec in specs for m in spec.mcp_servers}
+    activities = McpActivities(get_settings())
+    async with activities.running():
+        found = await asyncio.gather(
+            *(activities.list_server(m, "cli:tool-list") for m in servers.values())
+        )
+    return dict(zip(servers, found, strict=True))
+
+
+def _tool_rows(
+    spec: GoalSpec, listings: dict[str, McpServerListing]
+) -> list[tuple[str, str, str, str, str]]:
+    from onward.agent.mcp import merge_tools
+
+    by_name = {
+        m.name: listings[m.model_dump_json()]
+        for m in spec.mcp_servers
+        if m.model_dump_json() in listings
+    }
+    tools, problems = merge_tools(spec, by_name)
+    rows = [
+        (
+            spec.name,
+            t.name,
+            t.origin,
+            t.approval,
+            t.description.splitlines()[0] if t.description else "",
+        )
+        for t in tools
+    ]
+    for m in spec.mcp_servers:
+        listing = by_name.get(m.name)
+        if listing is None:
+            rows.append((spec.name, "(not listed)", f"mcp:{m.name}", "", "run without --no-mcp"))
+        elif listing.error is not None:
+            rows.append((spec.name, "(unavailable)", f"mcp:{m.name}", "", listing.error))
+    rows += [(spec.name, "(left out)", "mcp", "", problem) for problem in problems]
+    return rows
 
 
 def chaos(

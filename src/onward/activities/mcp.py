@@ -16,17 +16,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
-from mcp import Client, MCPError
-from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT, Tool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.plugin import SimplePlugin
 
-from onward.activities.mcp_results import to_outcome
-from onward.activities.mcp_sessions import SessionPool, describe
 from onward.agent.activity_contracts import ToolOutcome
 from onward.agent.mcp import (
     ACTIVITY_MCP_CALL,
@@ -50,11 +46,22 @@ from onward.exceptions import (
 from onward.observability import METRIC_TOOL_CALLS
 from onward.store.blobs import BlobStore
 
+if TYPE_CHECKING:
+    # The `mcp` SDK is the optional `onward[mcp]` extra: imported when first used, so
+    # a worker without it still runs every other goal.
+    from mcp import Client
+    from mcp.types import Tool
+
+    from onward.activities.mcp_sessions import SessionPool
+
 IDEMPOTENCY_META = "onward/idempotency-key"
 """Sent with every call: a server that reads it can tell a retry from a new call."""
 CONNECT_ATTEMPTS = 3
 _MAX_PAGES = 50
-_LOST_CODES = {CONNECTION_CLOSED, REQUEST_TIMEOUT}
+MISSING_SDK = (
+    "this worker cannot talk to MCP servers: the `mcp` package is not installed "
+    "(pip install 'onward[mcp]')"
+)
 
 
 @asynccontextmanager
@@ -113,15 +120,35 @@ class McpActivities:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pool = SessionPool(settings)
         self.blobs = BlobStore(settings.data_dir / "blobs")
+        self._pool: SessionPool | None = None
+
+    @property
+    def pool(self) -> SessionPool:
+        """This worker's sessions; McpConfigError when the `mcp` SDK is missing."""
+        if self._pool is None:
+            try:
+                from onward.activities.mcp_sessions import SessionPool
+            except ImportError as exc:
+                raise McpConfigError(MISSING_SDK) from exc
+            self._pool = SessionPool(self.settings)
+        return self._pool
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.list_tools, self.call_tool]
 
+    @asynccontextmanager
+    async def running(self) -> AsyncGenerator[None]:
+        """For the worker's lifetime: pooled sessions are closed when it stops."""
+        try:
+            yield
+        finally:
+            if self._pool is not None:
+                await self._pool.aclose()
+
     def plugin(self) -> SimplePlugin:
         """A worker plugin: registers the activities and closes pooled sessions at exit."""
-        return SimplePlugin("onward.mcp", activities=self.all(), run_context=self.pool.running)
+        return SimplePlugin("onward.mcp", activities=self.all(), run_context=self.running)
 
     # -------------------------------------------------------------- listing
 
@@ -145,6 +172,8 @@ class McpActivities:
         except (McpConfigError, McpUnavailable) as exc:
             return McpServerListing(server=server.name, error=str(exc))
         except Exception as exc:
+            from onward.activities.mcp_sessions import describe
+
             return McpServerListing(
                 server=server.name, error=f"MCP server `{server.name}`: {describe(exc)}"
             )
@@ -195,6 +224,11 @@ class McpActivities:
         raise AssertionError("unreachable")
 
     async def _send(self, client: Client, request: McpCallRequest) -> ToolOutcome:
+        from mcp import MCPError
+        from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+        from onward.activities.mcp_results import to_outcome
+
         server = request.server
         key = f"{request.conversation_id}:{request.call_id}"
         try:
@@ -202,7 +236,7 @@ class McpActivities:
                 request.tool, request.args, meta={IDEMPOTENCY_META: key}
             )
         except MCPError as exc:
-            if exc.code in _LOST_CODES:
+            if exc.code in (CONNECTION_CLOSED, REQUEST_TIMEOUT):
                 raise self._lost(request, exc) from exc
             return ToolOutcome(ok=False, error=f"MCP server `{server.name}`: {exc.message}")
         except Exception as exc:
@@ -211,6 +245,8 @@ class McpActivities:
 
     @staticmethod
     def _lost(request: McpCallRequest, exc: BaseException) -> McpCallLost:
+        from onward.activities.mcp_sessions import describe
+
         return McpCallLost(
             f"the connection to MCP server `{request.server.name}` broke while "
             f"`{request.tool}` was running ({describe(exc)}); it may or may not have run"

@@ -79,13 +79,13 @@ def _resolve(values: dict[str, SecretOrText], settings: Settings, where: str) ->
     }
 
 
-def resolve_command(command: str) -> str:
+def resolve_command(command: str, where: str) -> str:
     """`command` on PATH, else in this Python's own `bin/` (a virtualenv not on PATH)."""
     found = shutil.which(command) or shutil.which(command, path=str(Path(sys.executable).parent))
     if found is None:
         raise McpConfigError(
-            f"the command `{command}` was not found on PATH or in {Path(sys.executable).parent}"
-            " (is the MCP server installed on this worker?)"
+            f"{where}: the command `{command}` was not found on PATH or in "
+            f"{Path(sys.executable).parent} (is the server installed on this worker?)"
         )
     return found
 
@@ -104,7 +104,7 @@ async def open_client(
         transport = server.transport
         if isinstance(transport, McpStdio):
             params = StdioServerParameters(
-                command=resolve_command(transport.command),
+                command=resolve_command(transport.command, where),
                 args=transport.args,
                 env=_resolve(transport.env, settings, where) or None,
                 cwd=transport.cwd,
@@ -271,14 +271,6 @@ class SessionPool:
     async def aclose(self) -> None:
         for key in list(self._open):
             await self._drop(key)
-
-    @asynccontextmanager
-    async def running(self) -> AsyncGenerator[None]:
-        """For the worker's lifetime: every pooled connection is closed at the end."""
-        try:
-            yield
-        finally:
-            await self.aclose()
 
 
 async def _answers(conn: Connection, server: McpServerSpec) -> bool:
