@@ -244,11 +244,15 @@ async def test_policy_runs_before_the_server(dev_agent: AgentFactory, web: McpTe
     assert errors[1] is not None and errors[1].startswith("invalid arguments: a:")
 
 
+@pytest.mark.parametrize("sandbox", ["off", "isolated"])
 async def test_secrets_come_from_settings_and_never_enter_history(
-    dev_env: WorkflowEnvironment, web: McpTestServer, session_data_dir: Path
+    dev_env: WorkflowEnvironment, web: McpTestServer, session_data_dir: Path, sandbox: str
 ) -> None:
+    # Also under Temporal's workflow sandbox: the MCP workflow code is deterministic.
     token = f"tok-{uuid.uuid4().hex}"
-    settings = make_settings(session_data_dir, mcp_secrets={"web-token": token})
+    settings = make_settings(
+        session_data_dir, mcp_secrets={"web-token": token}, workflow_sandbox=sandbox
+    )
     name = goal_name()
     Goal(
         name=name,

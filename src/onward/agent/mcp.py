@@ -27,7 +27,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from onward.agent.activity_contracts import ToolInvocation, ToolOutcome
-from onward.agent.contracts import ConversationState
+from onward.agent.contracts import ConversationState, Status
 from onward.agent.messages import NoticeLevel
 from onward.agent.retry import tool_retry_policy
 from onward.agent.specs import ApprovalPolicy, GoalSpec, McpServerSpec, RetrySpec, ToolSpec
@@ -167,14 +167,16 @@ def merge_tools(
 
 
 Notify = Callable[[str, NoticeLevel], None]
+SetStatus = Callable[[Status, str | None], None]
 
 
 class McpCatalog:
     """Lists the goal's MCP servers once per run and keeps their tools in the goal."""
 
-    def __init__(self, state: ConversationState, notify: Notify) -> None:
+    def __init__(self, state: ConversationState, notify: Notify, set_status: SetStatus) -> None:
         self._s = state
         self._notify = notify
+        self._set_status = set_status
         # Keyed by the server's whole spec: a handoff to a goal with another server of
         # the same name lists that one too. Instance state, so every run lists afresh.
         self._listed: dict[str, McpServerListing] = {}
@@ -204,6 +206,9 @@ class McpCatalog:
         for server in missing:
             by_queue.setdefault(server.task_queue, []).append(server)
         fresh: list[McpServerListing] = []
+        if missing:
+            names = ", ".join(f"`{m.name}`" for m in missing)
+            self._set_status("running_tools", f"listing the tools of MCP servers {names}")
         for queue, servers in by_queue.items():
             fresh += await self._list(queue, servers)
         for server, listing in zip(missing, _in_order(missing, fresh), strict=True):

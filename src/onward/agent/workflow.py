@@ -131,7 +131,7 @@ class ConversationWorkflow:
         self._plans = PlanRunner(
             self._s, self._out, self._pending_changed, self._waiting_on_children
         )
-        self._mcp = McpCatalog(self._s, self.notice)
+        self._mcp = McpCatalog(self._s, self.notice, self._set_status)
         self._inflight: workflow.ActivityHandle[DecideResult] | None = None
         self._plan_ran = False
         self._review_rounds = 0
