@@ -22,5 +22,11 @@ def bump() -> dict[str, int]:
     return {"count": _count, "pid": os.getpid()}
 
 
+@server.tool()
+def getenv(name: str) -> str:
+    """A variable of this process's environment ("" when unset)."""
+    return os.environ.get(name, "")
+
+
 if __name__ == "__main__":
     server.run()

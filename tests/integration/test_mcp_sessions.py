@@ -4,6 +4,7 @@ driven through the real activities."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -11,12 +12,15 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from onward.activities.mcp import McpActivities
 from onward.agent.mcp import McpCallRequest
 from onward.config import Settings
-from onward.tools.mcp import McpServer
+from onward.exceptions import ERR_MCP_CONFIG
+from onward.tools.mcp import McpServer, Secret
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +42,13 @@ async def test_a_stateful_session_is_kept_per_conversation_and_reopened_when_los
     server = McpServer.stdio("counter", sys.executable, [str(COUNTER)], stateful=True)
     acts = McpActivities(settings)
     async with acts.running():
-        first = await bump(acts, server, "conv-a", "c1")
-        second = await bump(acts, server, "conv-a", "c2")
+        # Two calls at once (one decision, two tool calls) share one session.
+        first, second = sorted(
+            await asyncio.gather(
+                bump(acts, server, "conv-a", "c1"), bump(acts, server, "conv-a", "c2")
+            ),
+            key=lambda r: r["count"],
+        )
         other = await bump(acts, server, "conv-b", "c1")
         os.kill(second["pid"], signal.SIGKILL)  # the server dies between two calls
         after = await bump(acts, server, "conv-a", "c3")
@@ -59,3 +68,32 @@ async def test_a_stateless_server_gets_a_fresh_process_per_call(settings: Settin
         one = await bump(acts, server, "conv-a", "c1")
         two = await bump(acts, server, "conv-a", "c2")
     assert one["count"] == two["count"] == 1 and one["pid"] != two["pid"]
+
+
+async def test_env_secrets_reach_the_subprocess_and_a_missing_one_is_a_clear_error(
+    session_data_dir: Path,
+) -> None:
+    server = McpServer.stdio(
+        "counter",
+        sys.executable,
+        [str(COUNTER)],
+        env={"COUNTER_API_KEY": Secret("counter-key"), "COUNTER_MODE": "test"},
+    )
+    request = McpCallRequest(
+        conversation_id="c",
+        call_id="e1",
+        server=server.spec(),
+        tool="getenv",
+        args={"name": "COUNTER_API_KEY"},
+    )
+    with_secret = McpActivities(
+        make_settings(session_data_dir, mcp_secrets={"counter-key": "k-42"})
+    )
+    outcome = await ActivityEnvironment().run(with_secret.call_tool, request)
+    assert outcome.ok and outcome.content == {"result": "k-42"}
+
+    without = McpActivities(make_settings(session_data_dir))
+    with pytest.raises(ApplicationError) as failure:
+        await ActivityEnvironment().run(without.call_tool, request)
+    assert failure.value.type == ERR_MCP_CONFIG and failure.value.non_retryable
+    assert "needs the secret `counter-key`" in failure.value.message

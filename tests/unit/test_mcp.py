@@ -188,6 +188,12 @@ def test_listed_tools_with_unusable_schemas_are_left_out() -> None:
     assert converted.read_only is True and converted.idempotent is True
     assert "invalid input schema" in str(tool_info(Tool(name="t", input_schema={"type": 3})))
     assert "not an object" in str(tool_info(Tool(name="t", input_schema={"type": "string"})))
+    remote = {"type": "object", "properties": {"a": {"$ref": "https://example.com/a.json"}}}
+    assert "refers outside itself (https://example.com/a.json)" in str(
+        tool_info(Tool(name="t", input_schema=remote))
+    )
+    local = {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}, "$defs": {"A": {}}}
+    assert isinstance(tool_info(Tool(name="t", input_schema=local)), McpToolInfo)
 
 
 # --------------------------------------------------------------------- results

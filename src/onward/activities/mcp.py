@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jsonschema
 from temporalio import activity
@@ -91,6 +91,10 @@ def tool_info(tool: Tool) -> McpToolInfo | str:
         return f"`{tool.name}` has an invalid input schema ({exc.message})"
     if schema.get("type", "object") != "object":
         return f"`{tool.name}` takes {schema.get('type')!r} arguments, not an object"
+    outside = _outside_refs(schema)
+    if outside:
+        # The workflow validates arguments and must never fetch anything to do so.
+        return f"`{tool.name}`'s input schema refers outside itself ({outside[0]})"
     hints = tool.annotations
     return McpToolInfo(
         name=tool.name,
@@ -101,6 +105,23 @@ def tool_info(tool: Tool) -> McpToolInfo | str:
         destructive=hints.destructive_hint if hints else None,
         idempotent=hints.idempotent_hint if hints else None,
     )
+
+
+def _outside_refs(node: object) -> list[str]:
+    """`$ref`s that do not point inside the schema itself (`#…`)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in cast(dict[str, object], node).items():
+            if key in ("$ref", "$dynamicRef") and not (
+                isinstance(value, str) and value.startswith("#")
+            ):
+                found.append(str(value))
+            else:
+                found += _outside_refs(value)
+    elif isinstance(node, list):
+        for value in cast(list[object], node):
+            found += _outside_refs(value)
+    return found
 
 
 async def _all_tools(client: Client) -> list[Tool]:
@@ -226,6 +247,7 @@ class McpActivities:
     async def _send(self, client: Client, request: McpCallRequest) -> ToolOutcome:
         from mcp import MCPError
         from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+        from pydantic import ValidationError
 
         from onward.activities.mcp_results import to_outcome
 
@@ -239,6 +261,13 @@ class McpActivities:
             if exc.code in (CONNECTION_CLOSED, REQUEST_TIMEOUT):
                 raise self._lost(request, exc) from exc
             return ToolOutcome(ok=False, error=f"MCP server `{server.name}`: {exc.message}")
+        except ValidationError as exc:
+            # It ran and answered, in a shape the protocol does not allow.
+            return ToolOutcome(
+                ok=False,
+                error=f"MCP server `{server.name}` answered with an invalid result: "
+                f"{exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}",
+            )
         except Exception as exc:
             raise self._lost(request, exc) from exc
         return to_outcome(result, self.blobs)

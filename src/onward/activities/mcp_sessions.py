@@ -142,6 +142,7 @@ class Connection:
         self._ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
         self.used_at = time.monotonic()
+        self.in_use = 0
         self._log = _log_path(settings, server)
         self._log_offset = 0
         self._owner = asyncio.create_task(self._own(), name=f"mcp-{server.name}")
@@ -198,6 +199,8 @@ class Connection:
 
     async def close(self) -> None:
         self._stop.set()
+        if self._ready.done() and not self._ready.cancelled():
+            self._ready.exception()  # seen: not "never retrieved" at garbage collection
         try:
             await asyncio.wait_for(asyncio.shield(self._owner), _CLOSE_TIMEOUT_S)
         except TimeoutError:
@@ -213,7 +216,8 @@ class Connection:
 class SessionPool:
     """This worker's connections to stateful servers, one per conversation and server.
 
-    Idle connections are closed after `idle_s`; at most `max_open` are kept.
+    Idle connections are closed after `idle_s`; at most `max_open` idle ones are
+    kept. A connection in use by a call is never closed by the pool.
     """
 
     settings: Settings
@@ -221,6 +225,10 @@ class SessionPool:
     max_open: int = 32
     _open: dict[tuple[str, str], Connection] = field(
         default_factory=dict[tuple[str, str], Connection]
+    )
+    # Parallel calls of one conversation share one connection instead of opening two.
+    _locks: dict[tuple[str, str], asyncio.Lock] = field(
+        default_factory=dict[tuple[str, str], asyncio.Lock]
     )
 
     @asynccontextmanager
@@ -231,29 +239,33 @@ class SessionPool:
         one is replaced before the call is sent.
         """
         if not server.stateful:
-            conn = Connection(server, self.settings)
+            fresh = Connection(server, self.settings)
             try:
-                yield await conn.client(server.list_timeout_s)
+                yield await fresh.client(server.list_timeout_s)
             finally:
-                await conn.close()
+                await fresh.close()
             return
         await self._sweep()
         key = (conversation_id, server.model_dump_json())
-        conn = self._open.get(key)
-        if conn is not None and not await _answers(conn, server):
-            await self._drop(key)
-            conn = None
-        if conn is None:
-            conn = Connection(server, self.settings)
-            self._open[key] = conn
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            conn = self._open.get(key)
+            if conn is not None and not await _answers(conn, server):
+                await self._drop(key)
+                conn = None
+            if conn is None:
+                conn = Connection(server, self.settings)
+                self._open[key] = conn
+            try:
+                client = await conn.client(server.list_timeout_s)
+            except Exception:
+                self._open.pop(key, None)
+                raise
+            conn.in_use += 1
         try:
-            client = await conn.client(server.list_timeout_s)
-        except Exception:
-            self._open.pop(key, None)
-            raise
-        conn.used_at = time.monotonic()
-        yield client
-        conn.used_at = time.monotonic()
+            yield client
+        finally:
+            conn.in_use -= 1
+            conn.used_at = time.monotonic()
 
     async def _drop(self, key: tuple[str, str]) -> None:
         conn = self._open.pop(key, None)
@@ -262,11 +274,20 @@ class SessionPool:
 
     async def _sweep(self) -> None:
         now = time.monotonic()
-        stale = [k for k, c in self._open.items() if not c.alive or now - c.used_at > self.idle_s]
-        by_age = sorted(self._open, key=lambda k: self._open[k].used_at)
-        stale += by_age[: max(0, len(self._open) - len(stale) - self.max_open + 1)]
-        for key in dict.fromkeys(stale):
+        idle = sorted(
+            (k for k, c in self._open.items() if c.in_use == 0), key=lambda k: self._open[k].used_at
+        )
+        stale = [k for k in self._open if not self._open[k].alive]
+        stale += [k for k in idle if now - self._open[k].used_at > self.idle_s]
+        # Room for one more: the least recently used idle ones go first.
+        kept = [k for k in idle if k not in stale]
+        stale += kept[: max(0, len(self._open) - len(stale) - self.max_open + 1)]
+        for key in stale:
             await self._drop(key)
+        for key in [
+            k for k, lock in self._locks.items() if k not in self._open and not lock.locked()
+        ]:
+            del self._locks[key]
 
     async def aclose(self) -> None:
         for key in list(self._open):

@@ -285,7 +285,8 @@ async def execute_mcp_call(
             request,
             result_type=ToolOutcome,
             task_queue=server.task_queue,
-            start_to_close_timeout=timedelta(seconds=spec.timeout_s),
+            # Connecting (a subprocess starting) has its own budget on top of the call's.
+            start_to_close_timeout=timedelta(seconds=spec.timeout_s + server.list_timeout_s),
             heartbeat_timeout=timedelta(seconds=server.heartbeat_s),
             retry_policy=tool_retry_policy(spec.retry),
         )
