@@ -192,7 +192,11 @@ def test_listed_tools_with_unusable_schemas_are_left_out() -> None:
     assert "refers outside itself (https://example.com/a.json)" in str(
         tool_info(Tool(name="t", input_schema=remote))
     )
-    local = {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}, "$defs": {"A": {}}}
+    local: dict[str, Any] = {
+        "type": "object",
+        "properties": {"a": {"$ref": "#/$defs/A"}},
+        "$defs": {"A": {}},
+    }
     assert isinstance(tool_info(Tool(name="t", input_schema=local)), McpToolInfo)
 
 
