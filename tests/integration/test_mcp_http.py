@@ -16,12 +16,15 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from onward.agent.approvals import args_hash
 from onward.agent.contracts import ConversationOptions
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.mcp import ACTIVITY_MCP_CALL, ACTIVITY_MCP_LIST
 from onward.agent.messages import NoticeMessage, ToolResultMessage
+from onward.agent.workflow import ConversationWorkflow
+from onward.client import data_converter
 from onward.config import Settings
 from onward.exceptions import InputRejected
 from onward.goals.base import Goal
@@ -29,6 +32,7 @@ from onward.models.base import ModelRequest
 from onward.store.blobs import BlobStore
 from onward.testing import ScriptedModel
 from onward.tools.mcp import McpServer, Secret
+from onward.worker import workflow_runner
 from tests.conftest import AgentFactory, agent_factory, make_settings
 from tests.integration.mcp_test_server import PNG, McpTestServer
 
@@ -72,6 +76,28 @@ async def run_histories(client: Client, cid: str) -> list[list[str]]:
         if not previous:
             return runs
         run_id = previous
+
+
+async def replay_every_run(client: Client, cid: str, settings: Settings) -> int:
+    """Replay each run of `cid` with and without the sandbox; returns how many runs."""
+    run_id: str | None = None
+    runs = 0
+    while True:
+        history = await client.get_workflow_handle(cid, run_id=run_id).fetch_history()
+        for sandbox in ("off", "shared"):
+            replay_settings = settings.model_copy(update={"workflow_sandbox": sandbox})
+            replayer = Replayer(
+                workflows=[ConversationWorkflow],
+                data_converter=data_converter(replay_settings),
+                workflow_runner=workflow_runner(replay_settings),
+            )
+            result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+            assert result.replay_failure is None, f"{sandbox}: {result.replay_failure}"
+        runs += 1
+        started = history.events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return runs
+        run_id = started.continued_execution_run_id
 
 
 def _payload_texts(node: object, out: list[str]) -> None:
@@ -156,7 +182,7 @@ async def test_http_tools_reach_the_answer_one_activity_per_call(
 
 
 async def test_each_run_lists_once_and_sees_the_servers_changes(
-    dev_agent: AgentFactory, dev_env: WorkflowEnvironment, web: McpTestServer
+    dev_agent: AgentFactory, dev_env: WorkflowEnvironment, web: McpTestServer, settings: Settings
 ) -> None:
     name = goal_name()
     Goal(
@@ -201,6 +227,10 @@ async def test_each_run_lists_once_and_sees_the_servers_changes(
     assert [Counter(r)[ACTIVITY_MCP_LIST] for r in runs] == [1, 1, 0]
     assert [Counter(r)[ACTIVITY_MCP_CALL] for r in runs] == [1, 1, 0]
     assert web.count("add") == 2
+    # The recorded listing is all a replay needs: no server is asked again.
+    calls_before = len(web.calls)
+    assert await replay_every_run(dev_env.client, cid, settings) == 3
+    assert len(web.calls) == calls_before
 
 
 async def test_policy_runs_before_the_server(dev_agent: AgentFactory, web: McpTestServer) -> None:
