@@ -83,11 +83,14 @@ ERR_MCP_UNAVAILABLE = "McpUnavailable"
 """An MCP server could not be reached; the call was not sent, so a retry is safe."""
 ERR_MCP_CALL_LOST = "McpCallLost"
 """The connection broke after the call was sent; retried only per the tool's policy."""
+ERR_TRANSCRIPT = "TranscriptUnavailable"
+"""A request's transcript or goal spec is not in the store (erased, another data dir)."""
 ERR_UNKNOWN_GOAL = "UnknownGoal"
 ERR_UNKNOWN_TOOL = "UnknownTool"
 
 NON_RETRYABLE_TYPES = [
     ERR_MODEL_PERMANENT,
+    ERR_TRANSCRIPT,
     ERR_TOOL_INVALID_ARGS,
     ERR_UNKNOWN_GOAL,
     ERR_UNKNOWN_TOOL,
