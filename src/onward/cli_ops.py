@@ -103,9 +103,11 @@ def tool_list(
 
 async def _list_mcp(specs: list[GoalSpec]) -> dict[str, McpServerListing]:
     from onward.activities.mcp import McpActivities
+    from onward.store.transcripts import transcript_store
 
     servers = {m.model_dump_json(): m for spec in specs for m in spec.mcp_servers}
-    activities = McpActivities(get_settings())
+    settings = get_settings()
+    activities = McpActivities(settings, transcript_store(settings))
     async with activities.running():
         found = await asyncio.gather(
             *(activities.list_server(m, "cli:tool-list") for m in servers.values())

@@ -91,7 +91,7 @@ def build_workers(
             workflows=[ConversationWorkflow],
             activities=[tools.run_tool],
             # MCP list/call activities, and their pooled sessions closed with the worker.
-            plugins=[McpActivities(settings).plugin()],
+            plugins=[McpActivities(settings, store).plugin()],
             workflow_runner=workflow_runner(settings),
             interceptors=interceptors,
             max_cached_workflows=max_cached_workflows,
@@ -112,7 +112,7 @@ def build_workers(
             client,
             task_queue=q,
             activities=[tools.run_tool],
-            plugins=[McpActivities(settings).plugin()],
+            plugins=[McpActivities(settings, store).plugin()],
             interceptors=interceptors,
         )
         for q in extra_tool_queues

@@ -29,7 +29,7 @@ from onward.config import Settings
 from onward.exceptions import InputRejected
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest
-from onward.store.blobs import BlobStore
+from onward.store.transcripts import transcript_store
 from onward.testing import ScriptedModel
 from onward.tools.mcp import McpServer, Secret
 from onward.worker import workflow_runner
@@ -170,7 +170,8 @@ async def test_http_tools_reach_the_answer_one_activity_per_call(
     (attachment,) = chart["attachments"]
     assert attachment["type"] == "image" and attachment["mime_type"] == "image/png"
     assert attachment["bytes"] == len(PNG)
-    assert BlobStore(settings.data_dir / "blobs").get(str(attachment["uri"])) == PNG
+    stored = await transcript_store(settings).get_blob(cid, str(attachment["ref"]))
+    assert stored == PNG
     history = await history_text(dev_env.client, cid)
     assert "iVBORw0KGgo" not in history  # the PNG's base64 never entered history
 

@@ -37,6 +37,7 @@ from onward.goals.base import Goal
 from onward.models.base import ModelRequest
 from onward.models.providers import FORBID_ENV
 from onward.processes import spawn, stop
+from onward.store.transcripts import transcript_store
 from onward.testing import ScriptedModel
 from onward.tools.mcp import McpServer
 from tests.integration.mcp_test_server import McpTestServer
@@ -89,9 +90,9 @@ async def scripted_llm(
     env: WorkflowEnvironment, settings: Settings, script: Callable[[ModelRequest], Decision]
 ) -> AsyncGenerator[None]:
     model = ScriptedModel(script)
-    worker = Worker(
-        env.client, task_queue=settings.llm_task_queue, activities=LlmActivities(model).all()
-    )
+    # The worker subprocess shares the transcript store: the same SQLite file.
+    llm = LlmActivities(model, transcript_store(settings))
+    worker = Worker(env.client, task_queue=settings.llm_task_queue, activities=llm.all())
     async with worker:
         yield
 

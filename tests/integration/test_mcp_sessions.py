@@ -19,6 +19,7 @@ from onward.activities.mcp import McpActivities
 from onward.agent.mcp import McpCallRequest
 from onward.config import Settings
 from onward.exceptions import ERR_MCP_CONFIG
+from onward.store.transcripts import transcript_store
 from onward.tools.mcp import McpServer, Secret
 from tests.conftest import make_settings
 
@@ -40,7 +41,7 @@ async def test_a_stateful_session_is_kept_per_conversation_and_reopened_when_los
     settings: Settings,
 ) -> None:
     server = McpServer.stdio("counter", sys.executable, [str(COUNTER)], stateful=True)
-    acts = McpActivities(settings)
+    acts = McpActivities(settings, transcript_store(settings))
     async with acts.running():
         # Two calls at once (one decision, two tool calls) share one session.
         first, second = sorted(
@@ -63,7 +64,7 @@ async def test_a_stateful_session_is_kept_per_conversation_and_reopened_when_los
 
 async def test_a_stateless_server_gets_a_fresh_process_per_call(settings: Settings) -> None:
     server = McpServer.stdio("counter", sys.executable, [str(COUNTER)])
-    acts = McpActivities(settings)
+    acts = McpActivities(settings, transcript_store(settings))
     async with acts.running():
         one = await bump(acts, server, "conv-a", "c1")
         two = await bump(acts, server, "conv-a", "c2")
@@ -86,13 +87,13 @@ async def test_env_secrets_reach_the_subprocess_and_a_missing_one_is_a_clear_err
         tool="getenv",
         args={"name": "COUNTER_API_KEY"},
     )
-    with_secret = McpActivities(
-        make_settings(session_data_dir, mcp_secrets={"counter-key": "k-42"})
-    )
+    keyed = make_settings(session_data_dir, mcp_secrets={"counter-key": "k-42"})
+    with_secret = McpActivities(keyed, transcript_store(keyed))
     outcome = await ActivityEnvironment().run(with_secret.call_tool, request)
     assert outcome.ok and outcome.content == {"result": "k-42"}
 
-    without = McpActivities(make_settings(session_data_dir))
+    plain = make_settings(session_data_dir)
+    without = McpActivities(plain, transcript_store(plain))
     with pytest.raises(ApplicationError) as failure:
         await ActivityEnvironment().run(without.call_tool, request)
     assert failure.value.type == ERR_MCP_CONFIG and failure.value.non_retryable

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from onward.agent.specs import GoalSpec, RetrySpec, SecretRef, ToolSpec
 from onward.config import Settings
 from onward.exceptions import UserError
 from onward.goals.base import Goal
-from onward.store.blobs import BlobStore
+from onward.store.transcripts import SqliteTranscriptStore, transcript_store
 from onward.tools.mcp import McpServer, Secret
 
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {"a": {"type": "integer"}}}
@@ -203,22 +204,36 @@ def test_listed_tools_with_unusable_schemas_are_left_out() -> None:
 # --------------------------------------------------------------------- results
 
 
-def test_text_and_structured_results(tmp_path: Path) -> None:
-    blobs = BlobStore(tmp_path)
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteTranscriptStore:
+    return SqliteTranscriptStore(tmp_path / "transcripts.sqlite")
+
+
+def putter(store: SqliteTranscriptStore) -> Callable[[bytes], Awaitable[str]]:
+    async def put(data: bytes) -> str:
+        return await store.put_blob("conv-1", data)
+
+    return put
+
+
+async def test_text_and_structured_results(store: SqliteTranscriptStore) -> None:
+    put = putter(store)
     text = CallToolResult(content=[TextContent(text="hello")])
-    assert to_outcome(text, blobs).model_dump() == {"ok": True, "content": "hello", "error": None}
-    both = CallToolResult(content=[TextContent(text='{"a": 1}')], structured_content={"a": 1})
-    assert to_outcome(both, blobs).content == {"a": 1}
-    error = CallToolResult(content=[TextContent(text="no such repo")], is_error=True)
-    assert to_outcome(error, blobs).model_dump() == {
-        "ok": False,
-        "content": None,
-        "error": "no such repo",
+    assert (await to_outcome(text, put)).model_dump() == {
+        "ok": True,
+        "content": "hello",
+        "error": None,
+        "content_ref": None,
     }
+    both = CallToolResult(content=[TextContent(text='{"a": 1}')], structured_content={"a": 1})
+    assert (await to_outcome(both, put)).content == {"a": 1}
+    error = CallToolResult(content=[TextContent(text="no such repo")], is_error=True)
+    failed = await to_outcome(error, put)
+    assert (failed.ok, failed.error) == (False, "no such repo")
+    assert store.counts("conv-1") == (0, 0)  # nothing to store for text
 
 
-def test_images_and_resources_are_stored_and_referenced(tmp_path: Path) -> None:
-    blobs = BlobStore(tmp_path)
+async def test_images_and_resources_are_stored_and_referenced(store: SqliteTranscriptStore) -> None:
     png = b"\x89PNG fake bytes"
     result = CallToolResult(
         content=[
@@ -237,15 +252,16 @@ def test_images_and_resources_are_stored_and_referenced(tmp_path: Path) -> None:
             ResourceLink(uri="https://example.com/report", name="report", mime_type="text/html"),
         ]
     )
-    outcome = to_outcome(result, blobs)
+    outcome = await to_outcome(result, putter(store))
     assert outcome.ok
     content = outcome.content
     assert content["text"] == "a chart and its data"
     image, csv, binary, link = content["attachments"]
     assert image["type"] == "image" and image["bytes"] == len(png)
-    assert blobs.get(image["uri"]) == png
-    assert csv["resource_uri"] == "file:///data.csv" and blobs.get(csv["uri"]) == b"a,b\n1,2\n"
-    assert blobs.get(binary["uri"]) == b"\x00\x01"
+    assert await store.get_blob("conv-1", image["ref"]) == png
+    assert csv["uri"] == "file:///data.csv"
+    assert await store.get_blob("conv-1", csv["ref"]) == b"a,b\n1,2\n"
+    assert await store.get_blob("conv-1", binary["ref"]) == b"\x00\x01"
     assert link == {
         "type": "resource_link",
         "uri": "https://example.com/report",
@@ -253,14 +269,19 @@ def test_images_and_resources_are_stored_and_referenced(tmp_path: Path) -> None:
         "mime_type": "text/html",
     }
     assert "fake bytes" not in outcome.model_dump_json()
-    # The same bytes again are the same file (a retried call stores nothing new).
-    assert to_outcome(result, blobs).content == content
-    assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 3
+    # The same bytes again are the same blobs (a retried call stores nothing new).
+    assert (await to_outcome(result, putter(store))).content == content
+    assert store.counts("conv-1") == (0, 3)
+    # Erasing the conversation erases its attachments.
+    await store.erase("conv-1")
+    assert store.counts("conv-1") == (0, 0)
 
 
 async def test_a_worker_without_the_mcp_sdk_says_how_to_get_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "onward.activities.mcp_sessions", None)
-    listing = await McpActivities(settings).list_server(McpServer.stdio("t", "x").spec(), "c")
+    listing = await McpActivities(settings, transcript_store(settings)).list_server(
+        McpServer.stdio("t", "x").spec(), "c"
+    )
     assert listing.error is not None and "pip install 'onward[mcp]'" in listing.error

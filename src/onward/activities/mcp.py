@@ -44,7 +44,7 @@ from onward.exceptions import (
     McpUnavailable,
 )
 from onward.observability import METRIC_TOOL_CALLS
-from onward.store.blobs import BlobStore
+from onward.store.transcripts import TranscriptStore
 
 if TYPE_CHECKING:
     # The `mcp` SDK is the optional `onward[mcp]` extra: imported when first used, so
@@ -139,9 +139,10 @@ async def _all_tools(client: Client) -> list[Tool]:
 class McpActivities:
     """The MCP activities of one worker, sharing its pool of stateful sessions."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: TranscriptStore) -> None:
+        """`store` keeps results and attachments, like the tool activity's do."""
         self.settings = settings
-        self.blobs = BlobStore(settings.data_dir / "blobs")
+        self.store = store
         self._pool: SessionPool | None = None
 
     @property
@@ -250,6 +251,7 @@ class McpActivities:
         from pydantic import ValidationError
 
         from onward.activities.mcp_results import to_outcome
+        from onward.activities.transcripts import inline, store_result
 
         server = request.server
         key = f"{request.conversation_id}:{request.call_id}"
@@ -270,7 +272,18 @@ class McpActivities:
             )
         except Exception as exc:
             raise self._lost(request, exc) from exc
-        return to_outcome(result, self.blobs)
+        cid = request.conversation_id
+
+        async def put(data: bytes) -> str:
+            return await self.store.put_blob(cid, data)
+
+        outcome = await to_outcome(result, put)
+        if not outcome.ok or outcome.content is None:
+            return outcome
+        # Like every tool result: kept in the store, inline in history only when small.
+        ref = await store_result(self.store, cid, outcome.content)
+        content = outcome.content if inline(outcome.content) else None
+        return ToolOutcome(ok=True, content=content, content_ref=ref)
 
     @staticmethod
     def _lost(request: McpCallRequest, exc: BaseException) -> McpCallLost:

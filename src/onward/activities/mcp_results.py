@@ -3,15 +3,17 @@
 - `isError` results are tool errors the model reads (`ok=False`).
 - Text and structured content become the content: the structured value when there
   is one (it is what the text says, for code), else the text.
-- Images, audio and embedded resources go to the blob store; the content keeps a
-  reference (`onward-blob:sha256/…`, type, size), never the bytes. Resource links
-  are references already and are kept as they are.
+- Images, audio and embedded resources go to the conversation's transcript store
+  (content-addressed, erased with the conversation); the content keeps a reference
+  (`ref`, type, size), never the bytes. Resource links are references already and
+  are kept as they are.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.types import (
@@ -27,9 +29,10 @@ from mcp.types import (
 )
 
 from onward.agent.activity_contracts import ToolOutcome
-from onward.store.blobs import BlobStore, blob_uri
 
 MAX_ERROR_CHARS = 2000
+Put = Callable[[bytes], Awaitable[str]]
+"""Stores bytes, returns their reference."""
 
 
 def _decode(data: str) -> bytes:
@@ -40,13 +43,13 @@ def _decode(data: str) -> bytes:
         return data.encode()
 
 
-def _attachment(block: ContentBlock, blobs: BlobStore) -> dict[str, Any] | None:
+async def _attachment(block: ContentBlock, put: Put) -> dict[str, Any] | None:
     if isinstance(block, ImageContent | AudioContent):
         data = _decode(block.data)
         return {
             "type": block.type,
             "mime_type": block.mime_type,
-            "uri": blob_uri(blobs.put(data)),
+            "ref": await put(data),
             "bytes": len(data),
         }
     if isinstance(block, EmbeddedResource):
@@ -58,9 +61,9 @@ def _attachment(block: ContentBlock, blobs: BlobStore) -> dict[str, Any] | None:
             data = _decode(resource.blob)
         return {
             "type": "resource",
-            "resource_uri": str(resource.uri),
+            "uri": str(resource.uri),
             "mime_type": resource.mime_type,
-            "uri": blob_uri(blobs.put(data)),
+            "ref": await put(data),
             "bytes": len(data),
         }
     if isinstance(block, ResourceLink):
@@ -73,17 +76,18 @@ def _attachment(block: ContentBlock, blobs: BlobStore) -> dict[str, Any] | None:
     return None
 
 
-def to_outcome(result: CallToolResult, blobs: BlobStore) -> ToolOutcome:
+async def to_outcome(result: CallToolResult, put: Put) -> ToolOutcome:
     """The tool outcome the model sees for one MCP call result."""
     texts = [b.text for b in result.content if isinstance(b, TextContent)]
     text = "\n".join(texts)
     if result.is_error:
         return ToolOutcome(ok=False, error=(text or "the tool reported an error")[:MAX_ERROR_CHARS])
-    attachments = [
-        a
-        for a in (_attachment(b, blobs) for b in result.content if not isinstance(b, TextContent))
-        if a is not None
-    ]
+    attachments: list[dict[str, Any]] = []
+    for block in result.content:
+        if not isinstance(block, TextContent):
+            found = await _attachment(block, put)
+            if found is not None:
+                attachments.append(found)
     structured = result.structured_content
     if not attachments:
         return ToolOutcome(ok=True, content=structured if structured is not None else text)
