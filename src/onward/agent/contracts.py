@@ -21,6 +21,8 @@ UPDATE_DECIDE_APPROVAL = "decide_approval"
 UPDATE_END = "end"
 UPDATE_RAISE_BUDGET = "raise_budget"
 QUERY_STATE = "state"
+QUERY_FORK_SOURCE = "fork_source"
+"""What a fork of the conversation starts from: its goal spec, options and transcript."""
 SIGNAL_SEND_MESSAGE = "message"
 """A user message, delivered by signal: the server keeps it durably even while no worker
 runs, so an acknowledged message is never lost. Deduplicated by `message_id`."""
@@ -196,8 +198,38 @@ class ConversationState(BaseModel):
         return self.transcript.count if self.transcript is not None else 0
 
 
+class ForkStart(BaseModel):
+    """Where a forked conversation starts: another conversation's transcript up to a
+    point, by reference (the stored prefix) plus the few messages after it."""
+
+    source_id: str
+    at: int = Field(ge=0)
+    """Transcript index the fork was made at: messages `[0, at)` are the fork's."""
+    turns: int = Field(ge=0)
+    transcript: TranscriptRef | None = None
+    messages: list[Message] = Field(default_factory=list[Message])
+    """Messages `[transcript.count, at)`, with tool results inline."""
+    dropped_approvals: int = 0
+    """Approvals that were pending at the fork point (they are not carried over)."""
+    call_ids: list[str] = Field(default_factory=list[str])
+    """Tool call ids of the prefix, so the fork never reuses one."""
+
+
+class ForkSource(BaseModel):
+    """The `fork_source` query's answer."""
+
+    goal: GoalSpec
+    options: ConversationOptions
+    owner: str
+    turns: int
+    transcript: TranscriptRef | None
+    window_start: int
+    messages: list[Message]
+    pending_call_ids: list[str]
+
+
 class StartConversation(BaseModel):
-    """Workflow input. `carried` is set only by continue-as-new."""
+    """Workflow input. `carried` is set only by continue-as-new, `fork` by a fork."""
 
     conversation_id: str
     owner: str = "local"
@@ -207,6 +239,7 @@ class StartConversation(BaseModel):
     first_message: str | None = None
     carried: ConversationState | None = None
     parent: ParentLink | None = None
+    fork: ForkStart | None = None
 
 
 class SendMessageResult(BaseModel):

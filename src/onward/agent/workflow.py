@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from onward.agent.approvals import refusal
     from onward.agent.contracts import (
+        QUERY_FORK_SOURCE,
         QUERY_STATE,
         SIGNAL_APPROVAL_DECISION,
         SIGNAL_CHILD_APPROVAL,
@@ -43,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         ConversationState,
         DecideApproval,
         EndConversation,
+        ForkSource,
+        ForkStart,
         Outcome,
         PendingApproval,
         RaiseBudget,
@@ -104,6 +107,16 @@ def _reject(reason: str) -> ApplicationError:
     return ApplicationError(reason, type=INPUT_REJECTED, non_retryable=True)
 
 
+def _fork_notice(fork: ForkStart) -> str:
+    text = f"Forked from `{fork.source_id}` after message {fork.at} (turn {fork.turns})."
+    if fork.dropped_approvals:
+        text += (
+            f" {fork.dropped_approvals} approval(s) pending at that point were not carried "
+            "over: ask again to run those tools."
+        )
+    return text
+
+
 def _quoted(text: str, limit: int = 200) -> str:
     return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
 
@@ -119,6 +132,14 @@ class ConversationWorkflow:
             options=start.options,
             parent=start.parent,
         )
+        if start.fork is not None and start.carried is None:
+            fork = start.fork
+            # Nothing before the fork point runs again: the transcript is a reference.
+            self._s.transcript = fork.transcript
+            self._s.window_start = fork.transcript.count if fork.transcript else 0
+            self._s.messages = list(fork.messages)
+            self._s.turns = fork.turns
+            self._s.call_ids = list(fork.call_ids)
         if start.first_message and start.carried is None:
             # Here, not in `run`: messages signalled with the start are handled before
             # `run` begins, and the first message must stay first.
@@ -154,6 +175,8 @@ class ConversationWorkflow:
     async def run(self, start: StartConversation) -> ConversationResult:
         s = self._s
         self._v2 = workflow.patched(LOOP_V2)
+        if start.fork is not None and start.carried is None:
+            self._out.say(NoticeMessage(text=_fork_notice(start.fork)))
         try:
             await self._loop()
         except asyncio.CancelledError:
@@ -716,6 +739,20 @@ class ConversationWorkflow:
     def _validate_end(self, request: EndConversation) -> None:
         if self._s.ended:
             raise _reject("the conversation has already ended")
+
+    @workflow.query(name=QUERY_FORK_SOURCE)
+    def fork_source(self) -> ForkSource:
+        s = self._s
+        return ForkSource(
+            goal=s.goal,
+            options=s.options,
+            owner=s.owner,
+            turns=s.turns,
+            transcript=s.transcript,
+            window_start=s.window_start,
+            messages=s.messages,
+            pending_call_ids=list(self._all_pending()),
+        )
 
     @workflow.query(name=QUERY_STATE)
     def state(self, query: StateQuery) -> ConversationSnapshot:
