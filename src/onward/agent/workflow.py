@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_GUARDRAIL,
         DecideRequest,
         DecideResult,
+        GuardrailRequest,
+        GuardrailResponse,
     )
     from onward.agent.approvals import refusal
     from onward.agent.contracts import (
@@ -84,7 +86,6 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
     from onward.agent.specs import GoalSpec
-    from onward.models.base import GuardrailRequest, GuardrailResponse
     from onward.observability import METRIC_BUDGET_STOPS
 
 INPUT_REJECTED = "InputRejected"
