@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_END,
         UPDATE_RAISE_BUDGET,
         UPDATE_SEND_MESSAGE,
+        UPDATE_STOP,
         WORKFLOW_NAME,
         ChildApproval,
         ConversationResult,
@@ -148,6 +149,9 @@ class ConversationWorkflow:
         self._status_detail: str | None = None
         self._in_turn = False
         self._interrupt = False
+        self._stop = False
+        """Set by the `stop` update: the model call in flight is cancelled and the turn
+        ends; the next message starts a new one."""
         self._turns_this_run = 0
         self._model_calls = 0
         self._indexed: tuple[str, str, str, float] | None = None
@@ -239,10 +243,12 @@ class ConversationWorkflow:
             if s.ended:
                 break
             self._in_turn = True
+            self._stop = False
             try:
                 await self._turn(self._take())
             finally:
                 self._in_turn = False
+                self._stop = False
             self._turns_this_run += 1
             if s.options.autonomous and not s.ended:
                 # A sub-agent has nobody to wait for: stopping without an answer ends it.
@@ -313,7 +319,7 @@ class ConversationWorkflow:
         return self._s
 
     async def next_decision(self) -> Decision | None:
-        if not await self._within_budget():
+        if self._stop or not await self._within_budget():
             return None
         self._drain_inbox_if_interrupting()
         decision = await self._decide()
@@ -584,7 +590,17 @@ class ConversationWorkflow:
                 **self._llm_options(),  # type: ignore[arg-type]
             )
             self._inflight = handle
-            await workflow.wait_condition(lambda h=handle: h.done() or self._interrupt)
+            await workflow.wait_condition(
+                lambda h=handle: h.done() or self._interrupt or self._stop
+            )
+            if not handle.done() and self._stop:
+                handle.cancel()
+                with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                    await handle
+                self._inflight = None
+                self._out.forget_status()
+                self._out.say(NoticeMessage(text="Stopped. Send a message to go on."))
+                return None
             if not handle.done():
                 # A newer user message supersedes this plan: cancel and plan again.
                 handle.cancel()
@@ -736,6 +752,15 @@ class ConversationWorkflow:
         reason = budgets.raise_refusal(self._s.options.budget, request)
         if reason is not None:
             raise _reject(reason)
+
+    @workflow.update(name=UPDATE_STOP)
+    async def stop(self) -> bool:
+        """Stop the turn in progress (the model call in flight is cancelled); False
+        when there was nothing to stop."""
+        if not self._in_turn:
+            return False
+        self._stop = True
+        return True
 
     @workflow.update(name=UPDATE_END)
     async def end(self, request: EndConversation) -> None:
