@@ -60,12 +60,16 @@ def to_pai_messages(
     *,
     prompt: str | None = None,
     review: bool = False,
+    text_with_calls: bool = False,
 ) -> list[ModelMessage]:
     """onward's transcript as pydantic-ai request/response messages.
 
     Tool results without a recorded call (saga compensations) become notes, calls
     without a result get a placeholder result, and tool results always come first in a
     request: providers reject a tool call that is not answered right after it.
+
+    `text_with_calls` gives a tool-call-only assistant turn an empty text, for
+    OpenAI-compatible servers (llama-cpp-python's) that reject `content: null`.
 
     `instructions` become the leading system prompt (the same for every call of a
     conversation, so prefix caches hit). A repair hint goes after the transcript as a
@@ -85,6 +89,8 @@ def to_pai_messages(
 
     def flush_response() -> None:
         if response:
+            if text_with_calls and not any(isinstance(p, TextPart) for p in response):
+                response.insert(0, TextPart(content=""))
             out.append(PaiResponse(parts=list(response)))
             response.clear()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,7 +47,7 @@ class CrashGuard:
         return sum(1 for _ in self._dir.glob(f"{key}.*.attempt"))
 
     @contextmanager
-    def attempt(self, key: str, what: str = "this call") -> Iterator[None]:
+    def attempt(self, key: str, what: str = "this call") -> Generator[None]:
         """Run the guarded code for call `key`, or refuse if it crashed too often.
 
         Raises:

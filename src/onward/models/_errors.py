@@ -66,10 +66,21 @@ def rejects_tool_choice(exc: BaseException) -> bool:
     return "tool_choice" in f"{exc.body} {exc.message}"
 
 
+def rejects_request_shape(exc: BaseException) -> bool:
+    """Whether `exc` is a server refusing the request body itself (a 5xx whose error
+    is a request validation error, as llama-cpp-python's server answers): the same
+    request would fail again however often it is sent."""
+    if not isinstance(exc, ModelHTTPError) or exc.status_code < 500:
+        return False
+    return "validation error" in f"{exc.body} {exc.message}".lower()
+
+
 def _from_status(status: int, exc: ModelAPIError) -> ModelError:
     message = f"{status} from provider: {exc}"
     if rejects_tool_choice(exc):
         return ModelPermanentError(f"the server refused the request's `tool_choice`: {message}")
+    if rejects_request_shape(exc):
+        return ModelPermanentError(f"the server cannot read the request: {message}")
     if status == 429 and not isinstance(exc, ModelQuotaExceededError):
         return ModelRateLimited(message, retry_after_s=retry_after(exc))
     if status in (408, 409, 425) or status >= 500:

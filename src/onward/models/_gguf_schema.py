@@ -1,10 +1,13 @@
 """The JSON schema a `gguf:` decision is generated under, and the checks after it.
 
 llama.cpp constrains decoding with a grammar converted from a JSON schema, and its
-converter handles only part of JSON Schema: a regex `pattern` with escapes such as
-`\\s` yields a grammar the native parser rejects (and llama-cpp-python then crashes
-the process). So the grammar gets a reduced schema holding only the keywords the
-converter is known to turn into valid grammar, and every generated decision is checked
+converter handles only part of JSON Schema. Found on llama-cpp-python 0.3.36: a regex
+`pattern` with an escape or a group (`\\s`, `\\d`, `(\\.[a-z]+)*`) becomes a grammar
+the native parser rejects, and llama-cpp-python then hands a NULL sampler to llama.cpp
+and the process segfaults; an unanchored pattern, `not` and `if`/`then` make the
+converter itself raise. So the grammar gets a reduced schema holding only keywords the
+converter turns into valid grammar (formats only those it has rules for), the result
+is parsed natively before use (`GgufModel`), and every generated decision is checked
 afterwards against the full schemas (a failure goes to the usual repair loop).
 """
 
@@ -44,6 +47,8 @@ _GRAMMAR_KEYWORDS = frozenset(
         "title",
     }
 )
+# Formats the converter has grammar rules for; others are checked after generation.
+_GRAMMAR_FORMATS = frozenset({"date", "time", "date-time", "uuid"})
 _SCHEMA_MAPS = frozenset({"properties", "$defs"})
 _SCHEMA_LISTS = frozenset({"oneOf", "anyOf", "allOf"})
 
@@ -56,6 +61,9 @@ def grammar_schema(schema: Any) -> Any:
         return schema
     out: Schema = {}
     for key, value in cast(Schema, schema).items():
+        if key == "format" and value in _GRAMMAR_FORMATS:
+            out[key] = value
+            continue
         if key not in _GRAMMAR_KEYWORDS:
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
@@ -67,6 +75,24 @@ def grammar_schema(schema: Any) -> Any:
         else:
             out[key] = value
     return out
+
+
+def without_argument_schemas(decision: Schema) -> Schema:
+    """A decision schema whose tool arguments are any JSON object: the fallback for
+    argument schemas whose grammar llama.cpp still cannot parse."""
+    variants: list[Schema] = []
+    for variant in cast(list[Schema], decision.get("oneOf") or []):
+        calls = variant.get("properties", {}).get("calls")
+        if calls is None:
+            variants.append(variant)
+            continue
+        loose: list[Schema] = []
+        for call in cast(list[Schema], calls["items"]["oneOf"]):
+            tool = call["properties"]["tool"]
+            loose.append(_object({"tool": tool, "args": {"type": "object"}}, ["tool", "args"]))
+        batch = {**calls, "items": {"oneOf": loose}}
+        variants.append({**variant, "properties": {**variant["properties"], "calls": batch}})
+    return {"oneOf": variants}
 
 
 def _too_long(value: object) -> bool:

@@ -49,7 +49,7 @@ from onward.agent.messages import (
 from onward.agent.specs import GoalSpec
 from onward.exceptions import MalformedModelOutput, ModelPermanentError, UserError
 from onward.models._crash_guard import CrashGuard, call_key
-from onward.models._gguf_schema import Schema, argument_problem
+from onward.models._gguf_schema import Schema, argument_problem, without_argument_schemas
 from onward.models._gguf_schema import decision_schema as _decision_schema
 from onward.models._prompts import ON_TOPIC_RULES, repair_note
 from onward.models.base import (
@@ -259,9 +259,30 @@ class GgufModel:
         return self._llama
 
     def _grammar(self, schema: Schema) -> Any:
-        """A llama.cpp grammar that only accepts JSON matching `schema`."""
-        grammar_cls: Any = importlib.import_module("llama_cpp").LlamaGrammar
-        return grammar_cls.from_json_schema(json.dumps(schema), verbose=False)
+        """A llama.cpp grammar that only accepts JSON matching `schema`, verified by
+        llama.cpp's own parser first: a grammar it rejects would crash the worker.
+
+        Falls back to the decision with free-form tool arguments, then to any JSON
+        (the decision is checked after generation either way).
+        """
+        llama_cpp: Any = importlib.import_module("llama_cpp")
+        grammars: Any = importlib.import_module("llama_cpp.llama_grammar")
+        for candidate in (schema, without_argument_schemas(schema)):
+            try:
+                text = str(grammars.json_schema_to_gbnf(json.dumps(candidate)))
+            except Exception:  # the converter's asserts on what it cannot express
+                continue
+            if self._parses(llama_cpp, text):
+                return grammars.LlamaGrammar.from_string(text, verbose=False)
+        return grammars.LlamaGrammar.from_string(grammars.JSON_GBNF, verbose=False)
+
+    def _parses(self, llama_cpp: Any, grammar: str) -> bool:
+        vocab = self._model()._model.vocab
+        sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+        if not sampler:
+            return False
+        llama_cpp.llama_sampler_free(sampler)
+        return True
 
     def _complete(self, messages: list[Schema], schema: Schema, key: str) -> tuple[str, Usage]:
         with self._lock, self._guard.attempt(key, "this call"):

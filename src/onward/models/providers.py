@@ -60,6 +60,8 @@ from onward.models.base import (
 PROVIDER_PREFIXES = ("openai", "anthropic", "google-gla", "groq")
 """Model id prefixes `ProviderModel` accepts, as in `openai:gpt-4o-mini`."""
 
+GUARDRAIL_MAX_TOKENS = 300
+"""Output cap of the older workflows' separate topic check."""
 FORBID_ENV = "ONWARD_TESTING_FORBID_REAL_MODELS"
 """Set to `1` (the test suite does) to refuse any non-local provider call."""
 
@@ -110,6 +112,8 @@ class ProviderModel:
         self._settings = ModelSettings(max_retries=0, timeout=self._timeout_s)
         self._stream: ModelStream = settings.model_stream
         self._quirks = quirks_for(self._pai.base_url, self._id)
+        # An OpenAI-compatible server, not OpenAI's own API.
+        self._compatible = self._prefix == "openai" and bool(settings.openai_base_url)
 
     @property
     def name(self) -> str:
@@ -137,15 +141,28 @@ class ProviderModel:
         tool: the reviewer's words are not shown to the user, so nothing is streamed.
         """
         self._refuse_in_tests()
+        return await self._decide(request, on_delta, self._settings)
+
+    async def _decide(
+        self,
+        request: ModelRequest,
+        on_delta: DeltaCallback | None,
+        settings: ModelSettings,
+        *,
+        stream: bool = True,
+    ) -> ModelResponse:
         names = tool_names(request.goal, review=request.review)
         if request.review:
             return await self._review(request, names)
         messages = to_pai_messages(
-            request.messages, decide_instructions(request.goal, names), request.repair_hint
+            request.messages,
+            decide_instructions(request.goal, names),
+            request.repair_hint,
+            text_with_calls=self._compatible,
         )
         params = ModelRequestParameters(function_tools=tool_definitions(request.goal, names))
         gate = _DeltaGate(on_delta)
-        response = await self._request(messages, params, gate)
+        response = await self._request(messages, params, gate, settings, stream=stream)
         usage = self._usage(response)
         decision = to_decision(
             response,
@@ -160,15 +177,21 @@ class ProviderModel:
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
 
     async def _request(
-        self, messages: list[ModelMessage], params: ModelRequestParameters, gate: _DeltaGate
+        self,
+        messages: list[ModelMessage],
+        params: ModelRequestParameters,
+        gate: _DeltaGate,
+        settings: ModelSettings,
+        *,
+        stream: bool = True,
     ) -> PaiResponse:
         """A streamed request, or a plain one when streaming is off for this server.
 
         With `ONWARD_MODEL_STREAM=auto` a stream whose tool calls come back broken is
         asked again without streaming, and this server is not streamed to again.
         """
-        if self._stream == "off" or not self._quirks.stream_tool_calls:
-            response = await self._plain(messages, params, self._settings)
+        if not stream or self._stream == "off" or not self._quirks.stream_tool_calls:
+            response = await self._plain(messages, params, settings)
             await gate.feed(response.text or "")
             return response
         # Inside the model's context the HTTP client is (re)made on the running loop and
@@ -177,17 +200,17 @@ class ProviderModel:
             provider_errors(),
             self._pai,
             model_request_stream(
-                self._pai, messages, model_settings=self._settings, model_request_parameters=params
-            ) as stream,
+                self._pai, messages, model_settings=settings, model_request_parameters=params
+            ) as events,
         ):
-            async for event in stream:
+            async for event in events:
                 if text := text_delta(event):
                     await gate.feed(text)
-            response = stream.get()
+            response = events.get()
         if self._stream == "auto" and broken_stream(response) is not None:
             self._quirks.stream_tool_calls = False
             gate.reset()
-            response = await self._plain(messages, params, self._settings)
+            response = await self._plain(messages, params, settings)
             await gate.feed(response.text or "")
         return response
 
@@ -232,6 +255,7 @@ class ProviderModel:
             request.repair_hint,
             prompt=REVIEW_PROMPT,
             review=True,
+            text_with_calls=self._compatible,
         )
         response = await self._forced(messages, review_definition(), self._settings)
         usage = self._usage(response)
@@ -255,8 +279,13 @@ class ProviderModel:
             messages=[*request.messages, UserMessage(text=request.text)],
             check_topic=True,
         )
+        # Only the start of the answer matters (is it `refuse`?): a short cap keeps a
+        # long tool call from costing a whole generation; a cut-off answer lets it pass.
+        short = ModelSettings(**self._settings)
+        short["max_tokens"] = GUARDRAIL_MAX_TOKENS
         try:
-            response = await self.decide(decide)
+            # Nothing of it is shown, so nothing is streamed.
+            response = await self._decide(decide, None, short, stream=False)
         except MalformedModelOutput as exc:
             usage = exc.usage if isinstance(exc.usage, Usage) else Usage(requests=1)
             return GuardrailResponse(verdict=GuardrailVerdict(allowed=True), usage=usage)

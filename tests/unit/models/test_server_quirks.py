@@ -10,7 +10,13 @@ from pydantic_ai.messages import ModelRequest as PaiRequest
 from pydantic_ai.messages import SystemPromptPart, UserPromptPart
 
 from onward.agent.decisions import AskUser, CallTools, Finish, Refuse, Review
-from onward.agent.messages import AssistantMessage, Message, UserMessage
+from onward.agent.messages import (
+    AssistantMessage,
+    Message,
+    ToolCallMessage,
+    ToolResultMessage,
+    UserMessage,
+)
 from onward.agent.specs import GoalSpec
 from onward.config import Settings
 from onward.exceptions import MalformedModelOutput, ModelPermanentError
@@ -271,3 +277,30 @@ def test_a_repair_hint_is_a_system_note_never_a_user_message(review: bool) -> No
     assert len(notes) == 1 and "`a` must be an integer" in notes[0]
     last = out[-1]
     assert isinstance(last, PaiRequest) and isinstance(last.parts[-1], SystemPromptPart)
+
+
+async def test_a_compatible_server_gets_text_with_every_tool_call_turn(
+    fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
+) -> None:
+    fake_openai.enqueue(FakeReply(text="ok"))
+    chat: list[Message] = [
+        UserMessage(text="add 1 and 2"),
+        ToolCallMessage(call_id="c1", tool="add", args={"a": 1, "b": 2}),
+        ToolResultMessage(call_id="c1", tool="add", ok=True, content=3),
+    ]
+    await model_for(fake_openai).decide(request(adder_goal, *chat))
+    [turn] = [m for m in fake_openai.requests[0]["messages"] if m["role"] == "assistant"]
+    # llama-cpp-python's server rejects `content: null` next to tool calls.
+    assert turn["content"] == "" and turn["tool_calls"][0]["id"] == "c1"
+
+
+async def test_a_server_that_cannot_read_the_request_is_not_retried(
+    fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
+) -> None:
+    fake_openai.default = FakeFailure(
+        500,
+        body={"error": {"message": "7 validation errors: ...", "type": "internal_server_error"}},
+    )
+    with pytest.raises(ModelPermanentError, match="cannot read the request"):
+        await model_for(fake_openai).decide(request(adder_goal))
+    assert fake_openai.total_requests == 1
