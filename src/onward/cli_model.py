@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Annotated
 
 import typer
 
@@ -52,7 +53,7 @@ def onward_settings(name: str, host: str, port: int) -> dict[str, str]:
 
 @model_app.command()
 def serve(
-    model: Path = typer.Option(..., "--model", help="The .gguf file to serve."),
+    model: Annotated[Path, typer.Option("--model", help="The .gguf file to serve.")],
     name: str | None = typer.Option(None, help="Model name clients use (default: file stem)."),
     host: str = typer.Option("127.0.0.1", help="Bind address (keep it local)."),
     port: int = typer.Option(8080, help="Port."),

@@ -86,9 +86,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     log = work / "serve.log"
     port = free_port()
     with log.open("wb") as out:
+        serve = ["model", "serve", "--model", str(model), "--name", "qwen", "--port", str(port)]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "onward", "model", "serve", "--model", str(model)]
-            + ["--name", "qwen", "--port", str(port), "--ctx", "4096"],
+            [sys.executable, "-m", "onward", *serve, "--ctx", "4096"],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -89,9 +89,7 @@ def to_pai_messages(
 
     def flush_response() -> None:
         if response:
-            if text_with_calls and not any(isinstance(p, TextPart) for p in response):
-                response.insert(0, TextPart(content=""))
-            out.append(PaiResponse(parts=list(response)))
+            out.append(PaiResponse(parts=_with_text(response, text_with_calls)))
             response.clear()
 
     for m in messages:
@@ -118,6 +116,12 @@ def to_pai_messages(
     if isinstance(last, PaiRequest):
         last.instructions = instructions
     return out
+
+
+def _with_text(parts: list[ModelResponsePart], add: bool) -> list[ModelResponsePart]:
+    if add and not any(isinstance(p, TextPart) for p in parts):
+        return [TextPart(content=""), *parts]
+    return list(parts)
 
 
 def _request_part(m: Message, called: set[str]) -> ModelRequestPart:
