@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from onward.agent.contracts import ConversationSnapshot
+from onward.agent.contracts import ConversationOptions, ConversationSnapshot
 from onward.agent.messages import (
     AssistantMessage,
     NoticeMessage,
@@ -37,6 +37,8 @@ from onward.tools import tool
 from tests.conftest import AgentFactory
 
 pytestmark = pytest.mark.integration
+# A model call on 2 busy cores can take minutes; a slow call is not a failed one.
+SLOW_MACHINE = ConversationOptions(model_timeout_s=600, model_heartbeat_s=60)
 
 _MISSING = [*missing_packages()]
 if importlib.util.find_spec("llama_cpp") is None:
@@ -125,11 +127,14 @@ def provider(server: LlamaServer) -> ProviderModel:
 
 
 def answered_after_tool(snap: ConversationSnapshot) -> bool:
+    """Settled (waiting for the user or ended) with something said after a tool ran."""
+    if snap.status not in ("waiting_for_user", "ended"):
+        return False
     results = [i for i, m in enumerate(snap.messages) if isinstance(m, ToolResultMessage)]
     if not results:
         return snap.status == "ended"
     return snap.status == "ended" or any(
-        isinstance(m, AssistantMessage) for m in snap.messages[results[0] :]
+        isinstance(m, AssistantMessage) for m in snap.messages[results[-1] :]
     )
 
 
@@ -140,7 +145,9 @@ async def test_a_conversation_with_a_tool_call_and_an_answer_against_llama_cpp(
     assert llama_server.settings["ONWARD_MODEL"] == "openai:qwen"
     model = provider(llama_server)
     async with dev_agent(model) as convs:
-        cid = await convs.start(WEATHER.name, first_message="What's the weather in Paris?")
+        cid = await convs.start(
+            WEATHER.name, first_message="What's the weather in Paris?", options=SLOW_MACHINE
+        )
         snap = await convs.wait_for(cid, answered_after_tool, timeout_s=780)
         result = await convs.result(cid) if snap.status == "ended" else None
 
@@ -148,8 +155,9 @@ async def test_a_conversation_with_a_tool_call_and_an_answer_against_llama_cpp(
     print("\n".join(f"{type(m).__name__}: {m.model_dump_json()[:200]}" for m in messages))
     calls = [m for m in messages if isinstance(m, ToolCallMessage)]
     results = [m for m in messages if isinstance(m, ToolResultMessage)]
-    assert [c.tool for c in calls] == ["get_weather"]
-    assert "paris" in str(calls[0].args.get("city", "")).lower()
+    # A 0.5B model sometimes repeats the call once; it must call the one tool, with Paris.
+    assert calls and {c.tool for c in calls} == {"get_weather"}
+    assert all("paris" in str(c.args.get("city", "")).lower() for c in calls)
     assert results and results[0].ok
     answers = [
         m.text for m in messages[messages.index(results[0]) :] if isinstance(m, AssistantMessage)

@@ -8,7 +8,8 @@ taught them. Three families are common:
   (the "chatml function calling" style);
 - `<tool_call>{"name": "find_events", "arguments": {...}}</tool_call>` (Qwen, Hermes);
 - a bare `{"name": ..., "arguments": ...}` object (also with `"parameters"`, also
-  inside a ``` fence, also several in a row or as a JSON list).
+  inside a ``` fence, also several in a row or as a JSON list), and, for an offered
+  tool's name, with the arguments inline (`{"name": "finish", "answer": "..."}`).
 
 Pure functions, no I/O: importable inside workflows, so the loop can make sure such
 text is never shown to the user as the assistant's words.
@@ -104,13 +105,13 @@ def parse_text_tool_calls(
 def find_text_tool_calls(text: str, tool_names: Collection[str]) -> TextToolCalls | None:
     """Like `parse_text_tool_calls`, with the prose around the calls and the unknown
     names (see `TextToolCalls`)."""
+    names = list(tool_names)
     try:
-        spans = _scan(text)
+        spans = _scan(text, names)
     except _Unparsable:
         return None
     if not spans:
         return None
-    names = list(tool_names)
     calls = [(_normalise(name, names), args) for _, _, found in spans for name, args in found]
     prose_parts: list[str] = []
     cursor = 0
@@ -130,7 +131,7 @@ _Span = tuple[int, int, list[_Call]]
 """Where in the text, and the call(s) written there (a JSON list holds several)."""
 
 
-def _scan(text: str) -> list[_Span]:
+def _scan(text: str, names: list[str]) -> list[_Span]:
     spans: list[_Span] = []
     taken: list[tuple[int, int]] = []
 
@@ -158,13 +159,14 @@ def _scan(text: str) -> list[_Span]:
         end = close.end() if close else end
         spans.append((match.start(), end, [call]))
         taken.append((match.start(), end))
-    spans += _bare_calls(text, free)
+    spans += _bare_calls(text, free, names)
     spans.sort(key=lambda s: s[0])
     return spans
 
 
-def _bare_calls(text: str, free: Callable[[int], bool]) -> list[_Span]:
-    """Bare `{"name": ..., "arguments": ...}` objects (or lists of them)."""
+def _bare_calls(text: str, free: Callable[[int], bool], names: list[str]) -> list[_Span]:
+    """Bare `{"name": ..., "arguments": ...}` objects (or lists of them); an offered
+    tool's name may also come with its arguments inline."""
     spans: list[_Span] = []
     pos = 0
     while True:
@@ -181,7 +183,7 @@ def _bare_calls(text: str, free: Callable[[int], bool]) -> list[_Span]:
             pos = start + 1
             continue
         items = cast(list[Any], value) if isinstance(value, list) else [value]
-        calls = [c for c in (_call_of(item, need_args=True) for item in items) if c is not None]
+        calls = [c for c in (_bare_call(item, names) for item in items) if c is not None]
         if items and len(calls) == len(items):
             spans.append((start, end, calls))
         elif _CALL_OBJECT.search(text, start, end) and _ARGS_KEY.search(text, start, end):
@@ -189,6 +191,18 @@ def _bare_calls(text: str, free: Callable[[int], bool]) -> list[_Span]:
             pos = start + 1
             continue
         pos = end
+
+
+def _bare_call(value: Any, names: list[str]) -> _Call | None:
+    call = _call_of(value, need_args=True)
+    if call is not None or not isinstance(value, dict):
+        return call
+    obj = _str_keys(cast(dict[object, Any], value))
+    name = obj.get("name")
+    if not isinstance(name, str) or _normalise(name, names) not in names:
+        return None
+    # `{"name": "finish", "answer": "..."}`: the rest of the object is the arguments.
+    return name.strip(), {k: v for k, v in obj.items() if k not in ("name", "type")}
 
 
 def _decode(text: str, pos: int) -> tuple[Any, int]:

@@ -225,6 +225,7 @@ def to_decision(
     tools: Collection[str] = (),
     check_topic: bool = False,
     call_salt: str = "",
+    answered: Collection[str] = (),
 ) -> Decision:
     """The decision a provider response stands for.
 
@@ -234,6 +235,8 @@ def to_decision(
     as calls; their ids are derived from `call_salt` and the text, so a retried call
     gets the same ids. A `refuse` call is a `Refuse` when `check_topic` (the first
     decision after a user message), otherwise the same words asked as an `AskUser`.
+    `answered` holds `call_key`s of calls the conversation already ran: a `finish` next
+    to nothing but such repeats (small models echo the last call) finishes.
     Which call wins when a response holds several:
 
     - A review request: the `review` call(s); several are approved only if all approve.
@@ -257,7 +260,7 @@ def to_decision(
     if not response.tool_calls and names.review is None:
         response = _with_text_calls(response, names, tools, usage, call_salt)
     try:
-        return _decision(response, names, usage, check_topic=check_topic)
+        return _decision(response, names, usage, check_topic=check_topic, answered=answered)
     except ValidationError as exc:  # a last line: whatever else fails validation is repaired
         raise MalformedModelOutput(f"unusable decision: {exc.errors()[0]['msg']}", usage) from exc
 
@@ -305,8 +308,18 @@ def _with_text_calls(
     )
 
 
+def call_key(tool: str, args: object) -> str:
+    """One call's identity by tool and arguments (see `to_decision`'s `answered`)."""
+    return f"{tool}:{json.dumps(args, sort_keys=True, default=str)}"
+
+
 def _decision(
-    response: PaiResponse, names: ToolNames, usage: Usage, *, check_topic: bool
+    response: PaiResponse,
+    names: ToolNames,
+    usage: Usage,
+    *,
+    check_topic: bool,
+    answered: Collection[str] = (),
 ) -> Decision:
     calls = response.tool_calls
     text = (response.text or "").strip()
@@ -314,6 +327,13 @@ def _decision(
         return _review([c for c in calls if c.tool_name == names.review], names.review, usage)
     special = {n for n in (names.finish, names.delegate, names.handoff, names.refuse) if n}
     work = [c for c in calls if c.tool_name not in special]
+    finishing = any(c.tool_name == names.finish for c in calls)
+    if (
+        finishing
+        and work
+        and all(call_key(c.tool_name, c.args_as_dict()) in answered for c in work)
+    ):
+        work = []  # the answer next to an echo of calls already run: the answer counts
     if work:
         # A `finish` next to real tool calls is premature: run the tools, decide again.
         return CallTools(calls=[_tool_call(c, usage) for c in work], text=text or None)

@@ -31,11 +31,11 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
 from onward.agent.decisions import AskUser, GuardrailVerdict, Refuse
-from onward.agent.messages import Usage, UserMessage
+from onward.agent.messages import ToolCallMessage, ToolResultMessage, Usage, UserMessage
 from onward.agent.text_calls import looks_like_tool_call, might_open_tool_call
 from onward.config import ModelStream, Settings
 from onward.exceptions import MalformedModelOutput, ModelPermanentError, UserError
-from onward.models._convert import text_delta, to_decision, to_pai_messages
+from onward.models._convert import call_key, text_delta, to_decision, to_pai_messages
 from onward.models._errors import provider_errors, rejects_tool_choice
 from onward.models._prompts import (
     REVIEW_PROMPT,
@@ -171,6 +171,7 @@ class ProviderModel:
             tools=[t.name for t in request.goal.tools],
             check_topic=request.check_topic,
             call_salt=_call_salt(request),
+            answered=_answered(request),
         )
         if isinstance(decision, AskUser):
             await gate.release()
@@ -371,6 +372,16 @@ class _DeltaGate:
         if self._on_delta is not None and self._held and not looks_like_tool_call(self._held):
             held, self._held = self._held, ""
             await self._on_delta(held)
+
+
+def _answered(request: ModelRequest) -> set[str]:
+    """`call_key`s of the calls this conversation ran with a result."""
+    done = {m.call_id for m in request.messages if isinstance(m, ToolResultMessage) and m.ok}
+    return {
+        call_key(m.tool, m.args)
+        for m in request.messages
+        if isinstance(m, ToolCallMessage) and m.call_id in done
+    }
 
 
 def _call_salt(request: ModelRequest) -> str:

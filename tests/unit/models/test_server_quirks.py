@@ -304,3 +304,22 @@ async def test_a_server_that_cannot_read_the_request_is_not_retried(
     with pytest.raises(ModelPermanentError, match="cannot read the request"):
         await model_for(fake_openai).decide(request(adder_goal))
     assert fake_openai.total_requests == 1
+
+
+async def test_an_answer_next_to_an_echo_of_a_call_already_run_finishes(
+    fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
+) -> None:
+    echo = (
+        '{"name": "finish", "answer": "1 + 2 = 3."}\n{"name": "add", "arguments": {"a": 1, "b": 2}}'
+    )
+    fake_openai.enqueue(FakeReply(text=echo), FakeReply(text=echo))
+    ran: list[Message] = [
+        UserMessage(text="add 1 and 2"),
+        ToolCallMessage(call_id="c1", tool="add", args={"a": 1, "b": 2}),
+        ToolResultMessage(call_id="c1", tool="add", ok=True, content=3),
+    ]
+    model = model_for(fake_openai)
+    assert (await model.decide(request(adder_goal, *ran))).decision == Finish(answer="1 + 2 = 3.")
+    # Before the call ran, the call is real work and goes first.
+    first = await model.decide(request(adder_goal))
+    assert isinstance(first.decision, CallTools) and first.decision.calls[0].tool == "add"

@@ -149,3 +149,12 @@ def test_a_call_nested_in_other_json_is_found() -> None:
 )
 def test_stream_prefix_that_may_open_a_call(prefix: str, held: bool) -> None:
     assert might_open_tool_call(prefix) is held
+
+
+def test_an_offered_tool_with_its_arguments_inline() -> None:
+    text = '{"name": "finish", "answer": "It is sunny in Paris."}'
+    assert parse_text_tool_calls(text, [*TOOLS, "finish"]) == [
+        ("finish", {"answer": "It is sunny in Paris."})
+    ]
+    # Not an offered tool: just JSON the model wrote, not a call.
+    assert parse_text_tool_calls('{"name": "Bay Kite Festival", "city": "SF"}', TOOLS) is None
