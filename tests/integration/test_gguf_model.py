@@ -58,7 +58,9 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GgufModel]:
     """One loaded model for the module: llama.cpp keeps the shared prompt prefix."""
     work = tmp_path_factory.mktemp("gguf")
     path = qwen_05b_gguf(work)
-    assert path.read_bytes()[:4] == b"GGUF" and qwen_05b_gguf(work) == path  # joined once
+    with path.open("rb") as head:
+        assert head.read(4) == b"GGUF"
+    assert qwen_05b_gguf(work) == path  # joined once, then reused
     yield GgufModel(str(path), n_ctx=4096, max_tokens=200, crash_dir=work / "attempts")
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "looks_like_tool_call",
     "might_open_tool_call",
     "parse_text_tool_calls",
+    "unwrap_json_reply",
 ]
 
 _FUNCTIONS = re.compile(r"functions\.([A-Za-z_][\w.-]*?)\s*([:(])\s*")
@@ -83,6 +84,30 @@ def might_open_tool_call(text: str) -> bool:
     if head[0] in "{[" or head.startswith("`"):
         return True
     return any(head.startswith(o) or o.startswith(head) for o in _OPENERS)
+
+
+_REPLY_KEYS = frozenset({"response", "answer", "text", "message", "content", "reply"})
+
+
+def unwrap_json_reply(text: str) -> str | None:
+    """The words of a reply wrapped in JSON, e.g. `{"response": "It is sunny."}`.
+
+    Small models trained on JSON answers wrap plain replies this way; the user should
+    read the words, not the JSON. None when `text` is not such a wrapper.
+    """
+    body = _FENCE.sub("", text).replace("```", "").strip()
+    if not body.startswith("{"):
+        return None
+    try:
+        value = json.loads(body, strict=False)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or len(cast(dict[str, Any], value)) != 1:
+        return None
+    [(key, words)] = cast(dict[str, Any], value).items()
+    if key not in _REPLY_KEYS or not isinstance(words, str) or not words.strip():
+        return None
+    return words.strip()
 
 
 def parse_text_tool_calls(

@@ -46,7 +46,7 @@ from onward.agent.messages import (
     Usage,
     UserMessage,
 )
-from onward.agent.text_calls import find_text_tool_calls, looks_like_tool_call
+from onward.agent.text_calls import find_text_tool_calls, looks_like_tool_call, unwrap_json_reply
 from onward.exceptions import MalformedModelOutput, ModelPermanentError
 from onward.models._prompts import VERDICT_TOOL, ToolNames, repair_note
 
@@ -286,7 +286,8 @@ def _with_text_calls(
                 "itself with a JSON object of arguments, or answer in plain words",
                 usage,
             )
-        return response
+        words = unwrap_json_reply(text)
+        return response if words is None else _rebuilt(response, [TextPart(content=words)])
     if found.unknown:
         raise MalformedModelOutput(
             f"there is no tool named {', '.join(f'`{n}`' for n in found.unknown)}; the tools "
@@ -294,17 +295,23 @@ def _with_text_calls(
             usage,
         )
     digest = hashlib.sha256(f"{salt}\n{text}".encode()).hexdigest()[:12]
-    parts: list[ModelResponsePart] = [TextPart(content=found.prose)] if found.prose else []
+    prose = unwrap_json_reply(found.prose) or found.prose
+    parts: list[ModelResponsePart] = [TextPart(content=prose)] if prose else []
     parts += [
         ToolCallPart(tool_name=name, args=args, tool_call_id=f"text-{digest}-{i}")
         for i, (name, args) in enumerate(found.calls, 1)
     ]
+    return _rebuilt(response, parts)
+
+
+def _rebuilt(response: PaiResponse, parts: list[ModelResponsePart]) -> PaiResponse:
+    calls = any(isinstance(p, ToolCallPart) for p in parts)
     return PaiResponse(
         parts=parts,
         usage=response.usage,
         model_name=response.model_name,
         timestamp=response.timestamp,
-        finish_reason="tool_call",
+        finish_reason="tool_call" if calls else response.finish_reason,
     )
 
 
@@ -327,13 +334,12 @@ def _decision(
         return _review([c for c in calls if c.tool_name == names.review], names.review, usage)
     special = {n for n in (names.finish, names.delegate, names.handoff, names.refuse) if n}
     work = [c for c in calls if c.tool_name not in special]
-    finishing = any(c.tool_name == names.finish for c in calls)
-    if (
-        finishing
-        and work
-        and all(call_key(c.tool_name, c.args_as_dict()) in answered for c in work)
-    ):
-        work = []  # the answer next to an echo of calls already run: the answer counts
+    answers = text or any(c.tool_name == names.finish for c in calls)
+    if answers and work and all(call_key(c.tool_name, c.args_as_dict()) in answered for c in work):
+        # An answer next to an echo of calls already run (small models repeat the last
+        # call): the answer counts, the echo is dropped.
+        calls = [c for c in calls if c.tool_name in special]
+        work = []
     if work:
         # A `finish` next to real tool calls is premature: run the tools, decide again.
         return CallTools(calls=[_tool_call(c, usage) for c in work], text=text or None)

@@ -323,3 +323,18 @@ async def test_an_answer_next_to_an_echo_of_a_call_already_run_finishes(
     # Before the call ran, the call is real work and goes first.
     first = await model.decide(request(adder_goal))
     assert isinstance(first.decision, CallTools) and first.decision.calls[0].tool == "add"
+
+
+async def test_an_answer_in_json_next_to_an_echo_is_the_answer_in_words(
+    fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
+) -> None:
+    echo = '{"response": "1 + 2 = 3."}\n{"name": "add", "arguments": {"a": 1, "b": 2}}'
+    fake_openai.enqueue(FakeReply(text=echo), FakeReply(text='{"response": "Hello!"}'))
+    ran: list[Message] = [
+        UserMessage(text="add 1 and 2"),
+        ToolCallMessage(call_id="c1", tool="add", args={"a": 1, "b": 2}),
+        ToolResultMessage(call_id="c1", tool="add", ok=True, content=3),
+    ]
+    model = model_for(fake_openai)
+    assert (await model.decide(request(adder_goal, *ran))).decision == AskUser(text="1 + 2 = 3.")
+    assert (await model.decide(request(adder_goal))).decision == AskUser(text="Hello!")

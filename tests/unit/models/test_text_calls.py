@@ -9,6 +9,7 @@ from onward.agent.text_calls import (
     looks_like_tool_call,
     might_open_tool_call,
     parse_text_tool_calls,
+    unwrap_json_reply,
 )
 
 TOOLS = ["find_events", "search_flights"]
@@ -158,3 +159,19 @@ def test_an_offered_tool_with_its_arguments_inline() -> None:
     ]
     # Not an offered tool: just JSON the model wrote, not a call.
     assert parse_text_tool_calls('{"name": "Bay Kite Festival", "city": "SF"}', TOOLS) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"response": "It is sunny in Paris."}', "It is sunny in Paris."),
+        ('```json\n{"answer": "It is sunny."}\n```', "It is sunny."),
+        ('{"text": "  Hi!  "}', "Hi!"),
+        ('{"response": "a", "extra": 1}', None),
+        ('{"city": "Paris"}', None),
+        ("It is sunny.", None),
+        ('{"response": ""}', None),
+    ],
+)
+def test_a_reply_wrapped_in_json_is_unwrapped(text: str, words: str | None) -> None:
+    assert unwrap_json_reply(text) == words
