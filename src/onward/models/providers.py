@@ -32,7 +32,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from onward.agent.decisions import AskUser, GuardrailVerdict, Refuse
 from onward.agent.messages import ToolCallMessage, ToolResultMessage, Usage, UserMessage
-from onward.agent.text_calls import looks_like_tool_call, might_open_tool_call
+from onward.agent.text_calls import might_open_tool_call
 from onward.config import ModelStream, Settings
 from onward.exceptions import MalformedModelOutput, ModelPermanentError, UserError
 from onward.models._convert import call_key, text_delta, to_decision, to_pai_messages
@@ -174,7 +174,7 @@ class ProviderModel:
             answered=_answered(request),
         )
         if isinstance(decision, AskUser):
-            await gate.release()
+            await gate.release(decision.text)
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
 
     async def _request(
@@ -368,10 +368,12 @@ class _DeltaGate:
         """Forget held text (the answer is being asked for again)."""
         self._held = ""
 
-    async def release(self) -> None:
-        if self._on_delta is not None and self._held and not looks_like_tool_call(self._held):
-            held, self._held = self._held, ""
-            await self._on_delta(held)
+    async def release(self, words: str) -> None:
+        """The answer turned out to be `words` (plain text): send them if they were
+        held back (a reply wrapped in JSON is sent as its words)."""
+        if self._on_delta is not None and self._held and not self._open:
+            self._held = ""
+            await self._on_delta(words)
 
 
 def _answered(request: ModelRequest) -> set[str]:

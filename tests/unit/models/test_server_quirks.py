@@ -338,3 +338,17 @@ async def test_an_answer_in_json_next_to_an_echo_is_the_answer_in_words(
     model = model_for(fake_openai)
     assert (await model.decide(request(adder_goal, *ran))).decision == AskUser(text="1 + 2 = 3.")
     assert (await model.decide(request(adder_goal))).decision == AskUser(text="Hello!")
+
+
+async def test_held_back_text_that_is_a_plain_answer_is_streamed_as_its_words(
+    fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
+) -> None:
+    fake_openai.enqueue(FakeReply(text='{"response": "Which numbers?"}', chunk_chars=3))
+    deltas: list[str] = []
+
+    async def on_delta(piece: str) -> None:
+        deltas.append(piece)
+
+    response = await model_for(fake_openai).decide(request(adder_goal), on_delta)
+    assert response.decision == AskUser(text="Which numbers?")
+    assert deltas == ["Which numbers?"]
