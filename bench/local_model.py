@@ -181,6 +181,7 @@ async def measure(model_file: Path | None) -> Result:
             model="openai:bench",
             openai_base_url=f"http://127.0.0.1:{port}/v1",
             model_timeout=600,  # pyright: ignore[reportArgumentType]
+            model_max_tokens=200,
         )
         model = ProviderModel(settings.model, settings)
         log = ServerLog(log_path)

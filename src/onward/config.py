@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="Stream decisions: `auto` (stream, and stop streaming for a server "
         "whose streamed tool calls come back broken), `on` or `off`.",
     )
+    model_max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Longest output of one model call in tokens (unset: the provider's "
+        "default; a local server's may be the whole context).",
+    )
     gguf_threads: int | None = Field(
         default=None, ge=1, description="CPU threads of a `gguf:` model (default: all cores)."
     )

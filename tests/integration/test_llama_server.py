@@ -122,6 +122,7 @@ def provider(server: LlamaServer) -> ProviderModel:
         _env_file=None,  # pyright: ignore[reportCallIssue]
         model=env["ONWARD_MODEL"],
         openai_base_url=env["ONWARD_OPENAI_BASE_URL"],
+        model_max_tokens=200,  # a rambling answer on 2 busy cores would take minutes
     )
     return ProviderModel(settings.model, settings)
 

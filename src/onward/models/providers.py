@@ -110,6 +110,8 @@ class ProviderModel:
         self._pai = pai_model or _build_pai_model(self._prefix, self._model_name, settings)
         self._timeout_s = max(1.0, settings.model_timeout.total_seconds())
         self._settings = ModelSettings(max_retries=0, timeout=self._timeout_s)
+        if settings.model_max_tokens is not None:
+            self._settings["max_tokens"] = settings.model_max_tokens
         self._stream: ModelStream = settings.model_stream
         self._quirks = quirks_for(self._pai.base_url, self._id)
         # An OpenAI-compatible server, not OpenAI's own API.

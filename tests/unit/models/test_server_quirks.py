@@ -352,3 +352,12 @@ async def test_held_back_text_that_is_a_plain_answer_is_streamed_as_its_words(
     response = await model_for(fake_openai).decide(request(adder_goal), on_delta)
     assert response.decision == AskUser(text="Which numbers?")
     assert deltas == ["Which numbers?"]
+
+
+async def test_the_output_cap_setting_reaches_the_server(
+    fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
+) -> None:
+    fake_openai.enqueue(FakeReply(text="ok"))
+    await model_for(fake_openai, model_max_tokens=200).decide(request(adder_goal))
+    body = fake_openai.requests[0]
+    assert body.get("max_completion_tokens", body.get("max_tokens")) == 200
