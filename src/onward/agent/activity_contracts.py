@@ -72,6 +72,8 @@ class DecideRequest(BaseModel):
     review: bool = False
     check_topic: bool = False
     max_attempts: int = 10
+    model: str | None = None
+    """The conversation's own model id, when it has one (`ConversationOptions.model`)."""
 
 
 class DecideResult(BaseModel):

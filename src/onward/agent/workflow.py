@@ -222,6 +222,13 @@ class ConversationWorkflow:
                         carried=s,
                     )
                 )
+            if s.options.eval is not None and not s.inbox:
+                # An eval plays the recorded user: the next message, or the end.
+                if s.options.eval.messages:
+                    s.inbox.append(s.options.eval.messages.pop(0))
+                else:
+                    self._end("the recorded messages are all replayed")
+                    break
             self._set_status("waiting_for_user")
             try:
                 await workflow.wait_condition(lambda: bool(s.inbox) or s.ended, timeout=idle)
@@ -516,6 +523,7 @@ class ConversationWorkflow:
                 review=review,
                 check_topic=check_topic,
                 max_attempts=s.options.model_max_attempts,
+                model=s.options.model,
             )
             result = await self._decide_once(request)
             if result is None:
