@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Extras to install; CI adds `local` so the GGUF model test runs there too.
+# Extras to install: `dev` holds everything the tests need (llama.cpp and a small
+# model included), so `make test` checks the same thing here and in CI.
 EXTRAS ?= dev
 comma := ,
 STAMP := $(VENV)/.onward-installed-$(subst $(comma),-,$(EXTRAS))
@@ -23,6 +24,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/pyright

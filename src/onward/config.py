@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OFFLINE_MODEL = "offline"
 WorkflowSandbox = Literal["auto", "shared", "isolated", "off"]
+ModelStream = Literal["auto", "on", "off"]
 
 
 class Settings(BaseSettings):
@@ -78,6 +79,23 @@ class Settings(BaseSettings):
     groq_api_key: SecretStr | None = Field(default=None, description="Groq key.")
     model_timeout: timedelta = Field(
         default=timedelta(minutes=2), description="Start-to-close timeout of a model call."
+    )
+    model_stream: ModelStream = Field(
+        default="auto",
+        description="Stream decisions: `auto` (stream, and stop streaming for a server "
+        "whose streamed tool calls come back broken), `on` or `off`.",
+    )
+    model_max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Longest output of one model call in tokens (unset: the provider's "
+        "default; a local server's may be the whole context).",
+    )
+    gguf_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads of a `gguf:` model (default: all cores)."
+    )
+    gguf_context: int = Field(
+        default=8192, ge=512, description="Context window of a `gguf:` model, in tokens."
     )
     model_heartbeat_timeout: timedelta = Field(
         default=timedelta(seconds=15), description="A silent model call is retried after this."

@@ -4,13 +4,14 @@ with nothing before the fork point run again (time-skipping server)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import AskUser, CallTools, ToolCall
-from onward.agent.messages import NoticeMessage, ToolResultMessage, UserMessage
+from onward.agent.messages import Message, NoticeMessage, ToolResultMessage, UserMessage
 from onward.config import Settings
 from onward.conversations import Conversations
 from onward.forking import fork
@@ -51,12 +52,15 @@ async def talk(convs: Conversations, cid: str, texts: list[str], turns_before: i
         await convs.wait_for(cid, lambda s, t=i: s.turns == t and s.status == "waiting_for_user")
 
 
-def visible(messages: list[object]) -> list[tuple[str, str]]:
-    return [
-        (m.kind, str(getattr(m, "text", None) or getattr(m, "content", None)))  # type: ignore[attr-defined]
-        for m in messages
-        if not isinstance(m, NoticeMessage)
-    ]
+def visible(messages: Sequence[Message]) -> list[tuple[str, str]]:
+    """Each message but notices, as (kind, its text or content)."""
+    out: list[tuple[str, str]] = []
+    for m in messages:
+        if isinstance(m, NoticeMessage):
+            continue
+        shown: object = getattr(m, "text", None) or getattr(m, "content", None)
+        out.append((m.kind, str(shown)))
+    return out
 
 
 async def test_a_fork_at_turn_three_reruns_nothing_and_then_diverges(
@@ -94,4 +98,4 @@ async def test_a_fork_at_turn_three_reruns_nothing_and_then_diverges(
     assert visible(original_after)[-1] == ("assistant", "= 8")
     assert "40" not in [getattr(m, "text", "") for m in original_after]
     # The fork's own tool call got a fresh id and key: the prefix's ids are taken.
-    assert [k for t, k in toolbox.CALLS if k.startswith(forked)] == [f"{forked}:add-4"]
+    assert [k for _, k in toolbox.CALLS if k.startswith(forked)] == [f"{forked}:add-4"]

@@ -20,6 +20,7 @@ UPDATE_SEND_MESSAGE = "send_message"
 UPDATE_DECIDE_APPROVAL = "decide_approval"
 UPDATE_END = "end"
 UPDATE_RAISE_BUDGET = "raise_budget"
+UPDATE_STOP = "stop"
 QUERY_STATE = "state"
 QUERY_FORK_SOURCE = "fork_source"
 """What a fork of the conversation starts from: its goal spec, options and transcript."""
@@ -62,6 +63,28 @@ class Budget(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0)
 
 
+class RecordedCall(BaseModel):
+    """A tool call of a recorded conversation, for replaying it in an eval."""
+
+    tool: str
+    args_hash: str
+    ok: bool
+    error: str | None = None
+    content_ref: str | None = None
+    """The recorded result in the transcript store (stored for the eval conversation)."""
+
+
+class EvalScript(BaseModel):
+    """Replays a recorded conversation against a candidate: the user's messages are fed
+    in order, each once the agent rests; a tool call that matches a recorded one (name
+    and arguments) gets the recorded result and runs nothing; any other is not executed
+    (the model is told, the eval reports it). Nothing here has a side effect."""
+
+    messages: list[str]
+    """The user's messages after the first, in order."""
+    recorded: list[RecordedCall] = Field(default_factory=list[RecordedCall])
+
+
 class ConversationOptions(BaseModel):
     message_policy: MessagePolicy = "queue"
     """`queue`: a message sent mid-turn waits. `interrupt`: it cancels the in-flight
@@ -85,6 +108,11 @@ class ConversationOptions(BaseModel):
     step limit ends it with its partial result instead of waiting."""
     guardrail: bool = True
     """Whether goals that opt into the guardrail judge new messages (`ONWARD_GUARDRAIL`)."""
+    model: str | None = None
+    """This conversation's model id (`openai:…`, `offline`, …) instead of the worker's
+    configured one; keys still come from the worker's settings."""
+    eval: EvalScript | None = None
+    """Set for a conversation that replays a recording in an eval (see `EvalScript`)."""
 
 
 class PendingApproval(BaseModel):

@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_GUARDRAIL,
         DecideRequest,
         DecideResult,
+        GuardrailRequest,
+        GuardrailResponse,
     )
     from onward.agent.approvals import refusal
     from onward.agent.contracts import (
@@ -37,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_END,
         UPDATE_RAISE_BUDGET,
         UPDATE_SEND_MESSAGE,
+        UPDATE_STOP,
         WORKFLOW_NAME,
         ChildApproval,
         ConversationResult,
@@ -85,7 +88,6 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
     from onward.agent.specs import GoalSpec
-    from onward.models.base import GuardrailRequest, GuardrailResponse
     from onward.observability import METRIC_BUDGET_STOPS
 
 INPUT_REJECTED = "InputRejected"
@@ -148,6 +150,9 @@ class ConversationWorkflow:
         self._status_detail: str | None = None
         self._in_turn = False
         self._interrupt = False
+        self._stop = False
+        """Set by the `stop` update: the model call in flight is cancelled and the turn
+        ends; the next message starts a new one."""
         self._turns_this_run = 0
         self._model_calls = 0
         self._indexed: tuple[str, str, str, float] | None = None
@@ -224,6 +229,13 @@ class ConversationWorkflow:
                         carried=s,
                     )
                 )
+            if s.options.eval is not None and not s.inbox:
+                # An eval plays the recorded user: the next message, or the end.
+                if s.options.eval.messages:
+                    s.inbox.append(s.options.eval.messages.pop(0))
+                else:
+                    self._end("the recorded messages are all replayed")
+                    break
             self._set_status("waiting_for_user")
             try:
                 await workflow.wait_condition(lambda: bool(s.inbox) or s.ended, timeout=idle)
@@ -233,10 +245,12 @@ class ConversationWorkflow:
             if s.ended:
                 break
             self._in_turn = True
+            self._stop = False
             try:
                 await self._turn(self._take())
             finally:
                 self._in_turn = False
+                self._stop = False
             self._turns_this_run += 1
             if s.options.autonomous and not s.ended:
                 # A sub-agent has nobody to wait for: stopping without an answer ends it.
@@ -307,9 +321,9 @@ class ConversationWorkflow:
         return self._s
 
     async def next_decision(self) -> Decision | None:
-        await self._mcp.ensure_listed()  # once per run: MCP tools join the goal's tools
-        if not await self._within_budget():
+        if self._stop or not await self._within_budget():
             return None
+        await self._mcp.ensure_listed()  # once per run: MCP tools join the goal's tools
         self._drain_inbox_if_interrupting()
         decision = await self._decide()
         return None if self._s.ended else decision
@@ -519,6 +533,7 @@ class ConversationWorkflow:
                 review=review,
                 check_topic=check_topic,
                 max_attempts=s.options.model_max_attempts,
+                model=s.options.model,
             )
             result = await self._decide_once(request)
             if result is None:
@@ -578,7 +593,17 @@ class ConversationWorkflow:
                 **self._llm_options(),  # type: ignore[arg-type]
             )
             self._inflight = handle
-            await workflow.wait_condition(lambda h=handle: h.done() or self._interrupt)
+            await workflow.wait_condition(
+                lambda h=handle: h.done() or self._interrupt or self._stop
+            )
+            if not handle.done() and self._stop:
+                handle.cancel()
+                with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                    await handle
+                self._inflight = None
+                self._out.forget_status()
+                self._out.say(NoticeMessage(text="Stopped. Send a message to go on."))
+                return None
             if not handle.done():
                 # A newer user message supersedes this plan: cancel and plan again.
                 handle.cancel()
@@ -730,6 +755,15 @@ class ConversationWorkflow:
         reason = budgets.raise_refusal(self._s.options.budget, request)
         if reason is not None:
             raise _reject(reason)
+
+    @workflow.update(name=UPDATE_STOP)
+    async def stop(self) -> bool:
+        """Stop the turn in progress (the model call in flight is cancelled); False
+        when there was nothing to stop."""
+        if not self._in_turn:
+            return False
+        self._stop = True
+        return True
 
     @workflow.update(name=UPDATE_END)
     async def end(self, request: EndConversation) -> None:

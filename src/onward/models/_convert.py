@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -14,6 +14,7 @@ from pydantic_ai.messages import (
     ModelResponsePart,
     PartDeltaEvent,
     PartStartEvent,
+    SystemPromptPart,
     TextPart,
     TextPartDelta,
     ToolCallPart,
@@ -31,6 +32,7 @@ from onward.agent.decisions import (
     GuardrailVerdict,
     Handoff,
     PlanStep,
+    Refuse,
     Review,
     RunPlan,
     ToolCall,
@@ -44,6 +46,7 @@ from onward.agent.messages import (
     Usage,
     UserMessage,
 )
+from onward.agent.text_calls import find_text_tool_calls, looks_like_tool_call, unwrap_json_reply
 from onward.exceptions import MalformedModelOutput, ModelPermanentError
 from onward.models._prompts import VERDICT_TOOL, ToolNames, repair_note
 
@@ -57,12 +60,20 @@ def to_pai_messages(
     *,
     prompt: str | None = None,
     review: bool = False,
+    text_with_calls: bool = False,
 ) -> list[ModelMessage]:
     """onward's transcript as pydantic-ai request/response messages.
 
     Tool results without a recorded call (saga compensations) become notes, calls
     without a result get a placeholder result, and tool results always come first in a
     request: providers reject a tool call that is not answered right after it.
+
+    `text_with_calls` gives a tool-call-only assistant turn an empty text, for
+    OpenAI-compatible servers (llama-cpp-python's) that reject `content: null`.
+
+    `instructions` become the leading system prompt (the same for every call of a
+    conversation, so prefix caches hit). A repair hint goes after the transcript as a
+    system note, never as a user message: the model must not answer it to the user.
     """
     out: list[ModelMessage] = []
     request: list[ModelRequestPart] = []
@@ -78,7 +89,7 @@ def to_pai_messages(
 
     def flush_response() -> None:
         if response:
-            out.append(PaiResponse(parts=list(response)))
+            out.append(PaiResponse(parts=_with_text(response, text_with_calls)))
             response.clear()
 
     for m in messages:
@@ -96,7 +107,7 @@ def to_pai_messages(
     if prompt is not None:
         request.append(UserPromptPart(content=prompt))
     if repair_hint:
-        request.append(UserPromptPart(content=repair_note(repair_hint, review=review)))
+        request.append(SystemPromptPart(content=repair_note(repair_hint, review=review)))
     if not request and (not out or isinstance(out[-1], PaiResponse)):
         request.append(UserPromptPart(content="(Continue.)"))
     flush_request()
@@ -105,6 +116,12 @@ def to_pai_messages(
     if isinstance(last, PaiRequest):
         last.instructions = instructions
     return out
+
+
+def _with_text(parts: list[ModelResponsePart], add: bool) -> list[ModelResponsePart]:
+    if add and not any(isinstance(p, TextPart) for p in parts):
+        return [TextPart(content=""), *parts]
+    return list(parts)
 
 
 def _request_part(m: Message, called: set[str]) -> ModelRequestPart:
@@ -200,11 +217,27 @@ def _tool_call(call: ToolCallPart, usage: Usage) -> ToolCall:
     )
 
 
-def to_decision(response: PaiResponse, names: ToolNames | str, usage: Usage) -> Decision:
+def to_decision(
+    response: PaiResponse,
+    names: ToolNames | str,
+    usage: Usage,
+    *,
+    tools: Collection[str] = (),
+    check_topic: bool = False,
+    call_salt: str = "",
+    answered: Collection[str] = (),
+) -> Decision:
     """The decision a provider response stands for.
 
     `names` are the pseudo-tools the request offered (a plain string: only `finish`,
-    by that name). Which call wins when a response holds several:
+    by that name), `tools` the goal's own tool names. Tool calls written as text
+    (`functions.x:{...}`, `<tool_call>...`, a bare `{"name", "arguments"}` object) count
+    as calls; their ids are derived from `call_salt` and the text, so a retried call
+    gets the same ids. A `refuse` call is a `Refuse` when `check_topic` (the first
+    decision after a user message), otherwise the same words asked as an `AskUser`.
+    `answered` holds `call_key`s of calls the conversation already ran: a `finish` next
+    to nothing but such repeats (small models echo the last call) finishes.
+    Which call wins when a response holds several:
 
     - A review request: the `review` call(s); several are approved only if all approve.
     - Otherwise ordinary tool calls go first: a `delegate`, `handoff` or `finish` next
@@ -216,26 +249,97 @@ def to_decision(response: PaiResponse, names: ToolNames | str, usage: Usage) -> 
     - Text next to a plan or a handoff is its note for the user.
 
     Raises:
-        MalformedModelOutput: Unusable arguments, an empty answer or an empty reply.
+        MalformedModelOutput: Unusable arguments, an empty answer, an empty reply, or
+            tool-call syntax in the text that cannot be read or names no offered tool.
         ModelPermanentError: The provider's content filter refused.
     """
     if isinstance(names, str):
         names = ToolNames(finish=names)
     if response.finish_reason == "content_filter":
         raise ModelPermanentError("the provider's content filter refused to answer")
+    if not response.tool_calls and names.review is None:
+        response = _with_text_calls(response, names, tools, usage, call_salt)
     try:
-        return _decision(response, names, usage)
+        return _decision(response, names, usage, check_topic=check_topic, answered=answered)
     except ValidationError as exc:  # a last line: whatever else fails validation is repaired
         raise MalformedModelOutput(f"unusable decision: {exc.errors()[0]['msg']}", usage) from exc
 
 
-def _decision(response: PaiResponse, names: ToolNames, usage: Usage) -> Decision:
+def _offered(names: ToolNames, tools: Collection[str]) -> list[str]:
+    pseudo = (names.finish, names.delegate, names.handoff, names.refuse)
+    return [*tools, *(n for n in pseudo if n)]
+
+
+def _with_text_calls(
+    response: PaiResponse, names: ToolNames, tools: Collection[str], usage: Usage, salt: str
+) -> PaiResponse:
+    """`response` with the tool calls its text spells out as real calls."""
+    text = response.text or ""
+    if not text.strip():
+        return response
+    offered = _offered(names, tools)
+    found = find_text_tool_calls(text, offered)
+    if found is None:
+        if looks_like_tool_call(text):
+            raise MalformedModelOutput(
+                "your reply wrote a tool call as text that could not be read; call the tool "
+                "itself with a JSON object of arguments, or answer in plain words",
+                usage,
+            )
+        words = unwrap_json_reply(text)
+        return response if words is None else _rebuilt(response, [TextPart(content=words)])
+    if found.unknown:
+        raise MalformedModelOutput(
+            f"there is no tool named {', '.join(f'`{n}`' for n in found.unknown)}; the tools "
+            f"are {', '.join(f'`{n}`' for n in offered)}",
+            usage,
+        )
+    digest = hashlib.sha256(f"{salt}\n{text}".encode()).hexdigest()[:12]
+    prose = unwrap_json_reply(found.prose) or found.prose
+    parts: list[ModelResponsePart] = [TextPart(content=prose)] if prose else []
+    parts += [
+        ToolCallPart(tool_name=name, args=args, tool_call_id=f"text-{digest}-{i}")
+        for i, (name, args) in enumerate(found.calls, 1)
+    ]
+    return _rebuilt(response, parts)
+
+
+def _rebuilt(response: PaiResponse, parts: list[ModelResponsePart]) -> PaiResponse:
+    calls = any(isinstance(p, ToolCallPart) for p in parts)
+    return PaiResponse(
+        parts=parts,
+        usage=response.usage,
+        model_name=response.model_name,
+        timestamp=response.timestamp,
+        finish_reason="tool_call" if calls else response.finish_reason,
+    )
+
+
+def call_key(tool: str, args: object) -> str:
+    """One call's identity by tool and arguments (see `to_decision`'s `answered`)."""
+    return f"{tool}:{json.dumps(args, sort_keys=True, default=str)}"
+
+
+def _decision(
+    response: PaiResponse,
+    names: ToolNames,
+    usage: Usage,
+    *,
+    check_topic: bool,
+    answered: Collection[str] = (),
+) -> Decision:
     calls = response.tool_calls
     text = (response.text or "").strip()
     if names.review is not None:
         return _review([c for c in calls if c.tool_name == names.review], names.review, usage)
-    special = {n for n in (names.finish, names.delegate, names.handoff) if n}
+    special = {n for n in (names.finish, names.delegate, names.handoff, names.refuse) if n}
     work = [c for c in calls if c.tool_name not in special]
+    answers = text or any(c.tool_name == names.finish for c in calls)
+    if answers and work and all(call_key(c.tool_name, c.args_as_dict()) in answered for c in work):
+        # An answer next to an echo of calls already run (small models repeat the last
+        # call): the answer counts, the echo is dropped.
+        calls = [c for c in calls if c.tool_name in special]
+        work = []
     if work:
         # A `finish` next to real tool calls is premature: run the tools, decide again.
         return CallTools(calls=[_tool_call(c, usage) for c in work], text=text or None)
@@ -245,6 +349,9 @@ def _decision(response: PaiResponse, names: ToolNames, usage: Usage) -> Decision
     handoffs = [c for c in calls if c.tool_name == names.handoff]
     if handoffs:
         return _handoff(handoffs, text, usage)
+    refusals = [c for c in calls if c.tool_name == names.refuse]
+    if refusals:
+        return _refusal(refusals[0], text, usage, check_topic=check_topic)
     finish = names.finish or "finish"
     if calls:
         answer = _parse_args(calls[0], usage).get("answer")
@@ -258,6 +365,17 @@ def _decision(response: PaiResponse, names: ToolNames, usage: Usage) -> Decision
         f"call `{finish}`",
         usage,
     )
+
+
+def _refusal(call: ToolCallPart, text: str, usage: Usage, *, check_topic: bool) -> Decision:
+    words = _text(_parse_args(call, usage).get("text")) or text or None
+    if words is None:
+        raise MalformedModelOutput(
+            f"`{call.tool_name}` needs `text`: one polite sentence for the user", usage
+        )
+    # Off-topic is only judged on a new user message; later, the same words are just
+    # said to the user (one repair round saved).
+    return Refuse(text=words) if check_topic else AskUser(text=words)
 
 
 def _text(value: object) -> str | None:

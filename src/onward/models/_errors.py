@@ -57,8 +57,30 @@ def retry_after(exc: ModelAPIError) -> float | None:
         return None
 
 
+def rejects_tool_choice(exc: BaseException) -> bool:
+    """Whether `exc` is a server refusing the request's `tool_choice` (its error body
+    names it), e.g. llama-cpp-python's 500 for `"required"`: the same request would be
+    refused again, so it is never worth a retry, only a different `tool_choice`."""
+    if not isinstance(exc, ModelHTTPError) or not 400 <= exc.status_code < 600:
+        return False
+    return "tool_choice" in f"{exc.body} {exc.message}"
+
+
+def rejects_request_shape(exc: BaseException) -> bool:
+    """Whether `exc` is a server refusing the request body itself (a 5xx whose error
+    is a request validation error, as llama-cpp-python's server answers): the same
+    request would fail again however often it is sent."""
+    if not isinstance(exc, ModelHTTPError) or exc.status_code < 500:
+        return False
+    return "validation error" in f"{exc.body} {exc.message}".lower()
+
+
 def _from_status(status: int, exc: ModelAPIError) -> ModelError:
     message = f"{status} from provider: {exc}"
+    if rejects_tool_choice(exc):
+        return ModelPermanentError(f"the server refused the request's `tool_choice`: {message}")
+    if rejects_request_shape(exc):
+        return ModelPermanentError(f"the server cannot read the request: {message}")
     if status == 429 and not isinstance(exc, ModelQuotaExceededError):
         return ModelRateLimited(message, retry_after_s=retry_after(exc))
     if status in (408, 409, 425) or status >= 500:

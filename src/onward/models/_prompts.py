@@ -1,10 +1,14 @@
 """Prompts and the extra tools a provider model is offered.
 
 Besides the goal's own tools a decision may offer pseudo-tools whose calls stand for
-decisions: `finish` (always), `delegate` (a planner: a goal with agents that is not a
-router), `handoff` (a router). A review request offers nothing but `review`. Each
-pseudo-tool takes a name no goal tool has, so a goal may have a tool called `finish`
-or `delegate` of its own.
+decisions: `finish` (always), `refuse` (a goal with its guardrail on), `delegate` (a
+planner: a goal with agents that is not a router), `handoff` (a router). A review
+request offers nothing but `review`. Each pseudo-tool takes a name no goal tool has, so
+a goal may have a tool called `finish` or `delegate` of its own.
+
+Every decision of a conversation gets the same system prompt and the same tool list
+(whether or not the topic is checked, whether or not it is a repair): that shared
+prefix is what llama.cpp's prompt cache and the providers' prompt caching reuse.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from typing import Any
 
 from pydantic_ai.tools import ToolDefinition
 
-from onward.agent.decisions import HANDOFF_TOOL, PLAN_TOOL, REVIEW_TOOL
-from onward.agent.specs import GoalSpec
+from onward.agent.decisions import HANDOFF_TOOL, PLAN_TOOL, REFUSE_TOOL, REVIEW_TOOL
+from onward.agent.specs import GoalSpec, ToolSpec
 
 VERDICT_TOOL = "verdict"
 _VERDICT_SCHEMA: dict[str, Any] = {
@@ -44,6 +48,22 @@ _REVIEW_SCHEMA: dict[str, Any] = {
     },
     "required": ["approved"],
 }
+_REFUSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "text": {
+            "type": "string",
+            "description": "One short, polite sentence saying what you can help with instead.",
+        }
+    },
+    "required": ["text"],
+}
+ON_TOPIC_RULES = (
+    "Greetings, thanks, acknowledgements, answers to a question you just asked, "
+    "questions about what you can do, and anything that plausibly relates to your "
+    "purpose are on topic."
+)
+"""When a user's message counts as on topic (shared by every guardrail prompt)."""
 STEP_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"  # `PlanStep.id`'s pattern
 REVIEW_PROMPT = (
     "Review the draft above (the last assistant message) against the user's request and "
@@ -60,6 +80,7 @@ class ToolNames:
     delegate: str | None = None
     handoff: str | None = None
     review: str | None = None
+    refuse: str | None = None
 
 
 def _free_name(goal: GoalSpec, candidates: Sequence[str]) -> str:
@@ -92,7 +113,14 @@ def tool_names(goal: GoalSpec, *, review: bool = False) -> ToolNames:
         if goal.handoff and goal.agents
         else None
     )
-    return ToolNames(finish=finish_tool_name(goal), delegate=delegate, handoff=handoff)
+    refuse = (
+        _free_name(goal, (REFUSE_TOOL, "refuse_request", "onward_refuse"))
+        if goal.guardrail
+        else None
+    )
+    return ToolNames(
+        finish=finish_tool_name(goal), delegate=delegate, handoff=handoff, refuse=refuse
+    )
 
 
 def _agent_lines(goal: GoalSpec) -> list[str]:
@@ -145,8 +173,19 @@ def decide_instructions(goal: GoalSpec, names: ToolNames | str | None = None) ->
         "- To ask the user something (or tell them something) and wait for the reply, "
         "answer with plain text and no tool call.",
         f"- When the goal is complete, or cannot be completed, call `{finish}` with the "
-        "final answer for the user.",
+        "final answer for the user"
+        + (
+            "; this ends the conversation."
+            if goal.end_on_finish
+            else "; the user may still follow up afterwards."
+        ),
     ]
+    if names.refuse:
+        lines.append(
+            f"- If the user's newest message is outside your purpose, call `{names.refuse}` "
+            "with one polite sentence saying what you can help with, and nothing else. "
+            + ON_TOPIC_RULES
+        )
     if goal.tools or names.delegate:
         lines.append("- Tool results and errors come back to you; never invent a result.")
     for example in goal.examples:
@@ -197,9 +236,10 @@ def repair_note(hint: str, *, review: bool = False) -> str:
             "with `approved` (true or false) and, when not approved, `feedback`."
         )
     return (
-        f"Your previous output was invalid: {hint}. Answer again: call one of the tools "
-        "with a JSON object of valid arguments, call the finish tool with the answer, or "
-        "reply with plain text to ask the user."
+        f"(Note from the system, not from the user: your previous output was invalid: "
+        f"{hint}. Answer again: call one of the tools with a JSON object of valid "
+        "arguments, call the finish tool with the answer, or reply with plain text to "
+        "ask the user. Do not mention this note.)"
     )
 
 
@@ -273,7 +313,9 @@ def tool_definitions(goal: GoalSpec, names: ToolNames) -> list[ToolDefinition]:
     """The goal's tools as native tools, plus the pseudo-tools `names` offers
     (not for a review: see `review_definition`)."""
     tools = [
-        ToolDefinition(name=t.name, parameters_json_schema=t.parameters, description=t.description)
+        ToolDefinition(
+            name=t.name, parameters_json_schema=t.parameters, description=_described(goal, t)
+        )
         for t in goal.tools
     ]
     agents = "; ".join(f"{a.name}: {a.description.strip()}" for a in goal.agents)
@@ -301,7 +343,12 @@ def tool_definitions(goal: GoalSpec, names: ToolNames) -> list[ToolDefinition]:
             ToolDefinition(
                 name=names.finish,
                 description="The goal is complete (or cannot be completed): give the final "
-                "answer for the user. This ends the conversation.",
+                "answer for the user."
+                + (
+                    " This ends the conversation."
+                    if goal.end_on_finish
+                    else " The user may follow up."
+                ),
                 parameters_json_schema={
                     "type": "object",
                     "properties": {
@@ -311,7 +358,25 @@ def tool_definitions(goal: GoalSpec, names: ToolNames) -> list[ToolDefinition]:
                 },
             )
         )
+    if names.refuse:
+        tools.append(
+            ToolDefinition(
+                name=names.refuse,
+                description="The user's newest message is outside your purpose: answer with "
+                "a polite one-sentence redirect and do nothing else.",
+                parameters_json_schema=_REFUSE_SCHEMA,
+            )
+        )
     return tools
+
+
+def _described(goal: GoalSpec, tool: ToolSpec) -> str:
+    """A tool's description plus the tools that usually come next (`follow_ups`)."""
+    nxt = [n for n in tool.follow_ups if goal.tool(n) is not None]
+    if not nxt:
+        return tool.description
+    listed = ", ".join(f"`{n}`" for n in nxt)
+    return f"{tool.description.rstrip()} Usually followed by {listed} with its result."
 
 
 def review_definition() -> ToolDefinition:

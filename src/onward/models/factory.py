@@ -74,7 +74,12 @@ def build_model(settings: Settings) -> Model:
             raise UserError("ONWARD_MODEL=`gguf:` needs a file path, e.g. `gguf:/models/x.gguf`")
         from onward.models.gguf import GgufModel  # optional extra: import only when used
 
-        return GgufModel(path)
+        return GgufModel(
+            path,
+            n_ctx=settings.gguf_context,
+            n_threads=settings.gguf_threads,
+            crash_dir=settings.data_dir / "gguf-attempts",
+        )
     prefix, name = _parse(model)
     if problem := _missing_credentials(prefix, name, settings):
         raise UserError(problem)

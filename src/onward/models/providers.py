@@ -15,6 +15,7 @@ takes over. Plain text asks the user. A review request offers only `review`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 from urllib.parse import urlparse
@@ -22,16 +23,20 @@ from urllib.parse import urlparse
 from genai_prices import calc_price
 from pydantic_ai.direct import model_request, model_request_stream
 from pydantic_ai.exceptions import UserError as PaiUserError
+from pydantic_ai.messages import ModelMessage
 from pydantic_ai.messages import ModelResponse as PaiResponse
 from pydantic_ai.models import Model as PaiModel
 from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
+from pydantic_ai.tools import ToolDefinition
 
-from onward.agent.messages import AssistantMessage, Usage
-from onward.config import Settings
-from onward.exceptions import ModelPermanentError, UserError
-from onward.models._convert import text_delta, to_decision, to_pai_messages, to_verdict
-from onward.models._errors import provider_errors
+from onward.agent.decisions import AskUser, GuardrailVerdict, Refuse
+from onward.agent.messages import ToolCallMessage, ToolResultMessage, Usage, UserMessage
+from onward.agent.text_calls import might_open_tool_call
+from onward.config import ModelStream, Settings
+from onward.exceptions import MalformedModelOutput, ModelPermanentError, UserError
+from onward.models._convert import call_key, text_delta, to_decision, to_pai_messages
+from onward.models._errors import provider_errors, rejects_tool_choice
 from onward.models._prompts import (
     REVIEW_PROMPT,
     ToolNames,
@@ -42,8 +47,8 @@ from onward.models._prompts import (
     review_instructions,
     tool_definitions,
     tool_names,
-    verdict_definition,
 )
+from onward.models._quirks import FALLBACK, broken_stream, quirks_for, tool_choice_override
 from onward.models.base import (
     DeltaCallback,
     GuardrailRequest,
@@ -55,6 +60,8 @@ from onward.models.base import (
 PROVIDER_PREFIXES = ("openai", "anthropic", "google-gla", "groq")
 """Model id prefixes `ProviderModel` accepts, as in `openai:gpt-4o-mini`."""
 
+GUARDRAIL_MAX_TOKENS = 300
+"""Output cap of the older workflows' separate topic check."""
 FORBID_ENV = "ONWARD_TESTING_FORBID_REAL_MODELS"
 """Set to `1` (the test suite does) to refuse any non-local provider call."""
 
@@ -103,6 +110,12 @@ class ProviderModel:
         self._pai = pai_model or _build_pai_model(self._prefix, self._model_name, settings)
         self._timeout_s = max(1.0, settings.model_timeout.total_seconds())
         self._settings = ModelSettings(max_retries=0, timeout=self._timeout_s)
+        if settings.model_max_tokens is not None:
+            self._settings["max_tokens"] = settings.model_max_tokens
+        self._stream: ModelStream = settings.model_stream
+        self._quirks = quirks_for(self._pai.base_url, self._id)
+        # An OpenAI-compatible server, not OpenAI's own API.
+        self._compatible = self._prefix == "openai" and bool(settings.openai_base_url)
 
     @property
     def name(self) -> str:
@@ -120,36 +133,123 @@ class ProviderModel:
     async def decide(
         self, request: ModelRequest, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
-        """One streamed request; text deltas go to `on_delta` as they arrive.
+        """One request (streamed unless turned off); text deltas go to `on_delta`.
+
+        The system prompt and the tool list depend on the goal only, so every call of
+        a conversation shares one prompt prefix. Text that may be a tool call written
+        as text is held back from `on_delta` until it is clearly not one.
 
         A review request is one non-streamed request whose only output is the `review`
         tool: the reviewer's words are not shown to the user, so nothing is streamed.
         """
         self._refuse_in_tests()
+        return await self._decide(request, on_delta, self._settings)
+
+    async def _decide(
+        self,
+        request: ModelRequest,
+        on_delta: DeltaCallback | None,
+        settings: ModelSettings,
+        *,
+        stream: bool = True,
+    ) -> ModelResponse:
         names = tool_names(request.goal, review=request.review)
         if request.review:
             return await self._review(request, names)
         messages = to_pai_messages(
-            request.messages, decide_instructions(request.goal, names), request.repair_hint
+            request.messages,
+            decide_instructions(request.goal, names),
+            request.repair_hint,
+            text_with_calls=self._compatible,
         )
         params = ModelRequestParameters(function_tools=tool_definitions(request.goal, names))
+        gate = _DeltaGate(on_delta)
+        response = await self._request(messages, params, gate, settings, stream=stream)
+        usage = self._usage(response)
+        decision = to_decision(
+            response,
+            names,
+            usage,
+            tools=[t.name for t in request.goal.tools],
+            check_topic=request.check_topic,
+            call_salt=_call_salt(request),
+            answered=_answered(request),
+        )
+        if isinstance(decision, AskUser):
+            await gate.release(decision.text)
+        return ModelResponse(decision=decision, usage=usage, model_name=self.name)
+
+    async def _request(
+        self,
+        messages: list[ModelMessage],
+        params: ModelRequestParameters,
+        gate: _DeltaGate,
+        settings: ModelSettings,
+        *,
+        stream: bool = True,
+    ) -> PaiResponse:
+        """A streamed request, or a plain one when streaming is off for this server.
+
+        With `ONWARD_MODEL_STREAM=auto` a stream whose tool calls come back broken is
+        asked again without streaming, and this server is not streamed to again.
+        """
+        if not stream or self._stream == "off" or not self._quirks.stream_tool_calls:
+            response = await self._plain(messages, params, settings)
+            await gate.feed(response.text or "")
+            return response
         # Inside the model's context the HTTP client is (re)made on the running loop and
         # closed once no call uses it: no connection outlives its event loop.
         async with (
             provider_errors(),
             self._pai,
             model_request_stream(
-                self._pai, messages, model_settings=self._settings, model_request_parameters=params
-            ) as stream,
+                self._pai, messages, model_settings=settings, model_request_parameters=params
+            ) as events,
         ):
-            async for event in stream:
-                text = text_delta(event)
-                if text and on_delta is not None:
-                    await on_delta(text)
-            response = stream.get()
-        usage = self._usage(response)
-        decision = to_decision(response, names, usage)
-        return ModelResponse(decision=decision, usage=usage, model_name=self.name)
+            async for event in events:
+                if text := text_delta(event):
+                    await gate.feed(text)
+            response = events.get()
+        if self._stream == "auto" and broken_stream(response) is not None:
+            self._quirks.stream_tool_calls = False
+            gate.reset()
+            response = await self._plain(messages, params, settings)
+            await gate.feed(response.text or "")
+        return response
+
+    async def _plain(
+        self,
+        messages: list[ModelMessage],
+        params: ModelRequestParameters,
+        settings: ModelSettings,
+    ) -> PaiResponse:
+        async with provider_errors(), self._pai:
+            return await model_request(
+                self._pai, messages, model_settings=settings, model_request_parameters=params
+            )
+
+    async def _forced(
+        self, messages: list[ModelMessage], tool: ToolDefinition, settings: ModelSettings
+    ) -> PaiResponse:
+        """A request that must answer with `tool`: `tool_choice` `"required"`, else (for
+        a server that refuses that) the tool by name, else `"auto"`; the caller checks
+        the answer. Each refusal costs one extra request, once per process and server."""
+        params = ModelRequestParameters(
+            output_mode="tool", output_tools=[tool], allow_text_output=False
+        )
+        while True:
+            choice = self._quirks.forced_choice
+            override = tool_choice_override(choice, tool.name) if self._prefix == "openai" else None
+            current = ModelSettings(**settings)
+            if override is not None:
+                current["extra_body"] = override
+            try:
+                return await self._plain(messages, params, current)
+            except ModelPermanentError as exc:
+                fallback = FALLBACK[choice]
+                if fallback is None or not rejects_tool_choice(exc.__cause__ or exc):
+                    raise
+                self._quirks.forced_choice = fallback
 
     async def _review(self, request: ModelRequest, names: ToolNames) -> ModelResponse:
         messages = to_pai_messages(
@@ -158,41 +258,46 @@ class ProviderModel:
             request.repair_hint,
             prompt=REVIEW_PROMPT,
             review=True,
+            text_with_calls=self._compatible,
         )
-        params = ModelRequestParameters(
-            output_mode="tool", output_tools=[review_definition()], allow_text_output=False
-        )
-        async with provider_errors(), self._pai:
-            response = await model_request(
-                self._pai, messages, model_settings=self._settings, model_request_parameters=params
-            )
+        response = await self._forced(messages, review_definition(), self._settings)
         usage = self._usage(response)
         decision = to_decision(response, names, usage)
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
 
     async def check_guardrail(self, request: GuardrailRequest) -> GuardrailResponse:
-        """One small non-streamed request whose only output is the `verdict` tool.
+        """The topic check of older workflows, asked as a decision with `check_topic`.
 
-        An unusable verdict lets the message through: the guardrail keeps
-        conversations on topic, while policy is enforced by the workflow.
+        It uses the same system prompt and tools as every decision (one shared prompt
+        prefix) and only asks whether that decision is a `Refuse`. An unusable answer
+        lets the message through: the guardrail keeps conversations on topic, while
+        policy is enforced by the workflow.
         """
         self._refuse_in_tests()
-        last_question = next(
-            (m.text for m in reversed(request.messages) if isinstance(m, AssistantMessage)), None
+        if not request.goal.guardrail:
+            return GuardrailResponse(verdict=GuardrailVerdict(allowed=True))
+        decide = ModelRequest(
+            conversation_id=request.conversation_id,
+            goal=request.goal,
+            messages=[*request.messages, UserMessage(text=request.text)],
+            check_topic=True,
         )
-        prompt = (
-            f"The assistant's last message: {last_question!r}\n" if last_question else ""
-        ) + f"The user's new message: {request.text!r}"
-        messages = to_pai_messages([], guardrail_instructions(request.goal), None, prompt=prompt)
-        params = ModelRequestParameters(
-            output_mode="tool", output_tools=[verdict_definition()], allow_text_output=False
-        )
-        small = ModelSettings(max_retries=0, timeout=self._timeout_s, max_tokens=300)
-        async with provider_errors(), self._pai:
-            response = await model_request(
-                self._pai, messages, model_settings=small, model_request_parameters=params
-            )
-        return GuardrailResponse(verdict=to_verdict(response), usage=self._usage(response))
+        # Only the start of the answer matters (is it `refuse`?): a short cap keeps a
+        # long tool call from costing a whole generation; a cut-off answer lets it pass.
+        short = ModelSettings(**self._settings)
+        short["max_tokens"] = GUARDRAIL_MAX_TOKENS
+        try:
+            # Nothing of it is shown, so nothing is streamed.
+            response = await self._decide(decide, None, short, stream=False)
+        except MalformedModelOutput as exc:
+            usage = exc.usage if isinstance(exc.usage, Usage) else Usage(requests=1)
+            return GuardrailResponse(verdict=GuardrailVerdict(allowed=True), usage=usage)
+        decision = response.decision
+        if isinstance(decision, Refuse):
+            verdict = GuardrailVerdict(allowed=False, reply=decision.text)
+        else:
+            verdict = GuardrailVerdict(allowed=True)
+        return GuardrailResponse(verdict=verdict, usage=response.usage)
 
     # ------------------------------------------------------------------ internals
 
@@ -237,6 +342,57 @@ class ProviderModel:
                 continue
             return round(float(price.total_price), 8)
         return None
+
+
+class _DeltaGate:
+    """Passes streamed text on, except while it may still be a tool call written as
+    text (`functions.x:`, `<tool_call>`, a JSON object): such text never reaches the
+    user. What was held back is let out by `release` once the answer is plain text."""
+
+    def __init__(self, on_delta: DeltaCallback | None) -> None:
+        self._on_delta = on_delta
+        self._held = ""
+        self._open = False
+
+    async def feed(self, text: str) -> None:
+        if self._on_delta is None or not text:
+            return
+        if self._open:
+            await self._on_delta(text)
+            return
+        self._held += text
+        if not might_open_tool_call(self._held):
+            self._open = True
+            held, self._held = self._held, ""
+            await self._on_delta(held)
+
+    def reset(self) -> None:
+        """Forget held text (the answer is being asked for again)."""
+        self._held = ""
+
+    async def release(self, words: str) -> None:
+        """The answer turned out to be `words` (plain text): send them if they were
+        held back (a reply wrapped in JSON is sent as its words)."""
+        if self._on_delta is not None and self._held and not self._open:
+            self._held = ""
+            await self._on_delta(words)
+
+
+def _answered(request: ModelRequest) -> set[str]:
+    """`call_key`s of the calls this conversation ran with a result."""
+    done = {m.call_id for m in request.messages if isinstance(m, ToolResultMessage) and m.ok}
+    return {
+        call_key(m.tool, m.args)
+        for m in request.messages
+        if isinstance(m, ToolCallMessage) and m.call_id in done
+    }
+
+
+def _call_salt(request: ModelRequest) -> str:
+    """Tells apart calls written as text in different turns of a conversation."""
+    last = request.messages[-1].model_dump_json() if request.messages else ""
+    digest = hashlib.sha256(last.encode()).hexdigest()[:8]
+    return f"{request.conversation_id}:{len(request.messages)}:{digest}"
 
 
 # ---------------------------------------------------------------------- building

@@ -7,7 +7,16 @@ from collections.abc import Iterator
 import pytest
 
 from onward.agent.specs import GoalSpec, ToolSpec
+from onward.models._quirks import forget_all
 from onward.testing import FakeOpenAIServer
+
+
+@pytest.fixture(autouse=True)
+def _fresh_server_lessons() -> Iterator[None]:
+    """Each test meets its servers for the first time (lessons are per process)."""
+    forget_all()
+    yield
+    forget_all()
 
 
 @pytest.fixture

@@ -141,15 +141,17 @@ def step(
 
 
 def test_each_kind_of_goal_is_offered_its_pseudo_tools() -> None:
-    assert tool_names(VACATION) == ToolNames(finish="finish")
-    assert tool_names(PLANNER) == ToolNames(finish="finish", delegate="delegate")
-    assert tool_names(ROUTER) == ToolNames(finish="finish", handoff="handoff")
+    assert tool_names(VACATION) == ToolNames(finish="finish", refuse="refuse")
+    assert tool_names(PLANNER) == ToolNames(finish="finish", delegate="delegate", refuse="refuse")
+    assert tool_names(ROUTER) == ToolNames(finish="finish", handoff="handoff", refuse="refuse")
+    quiet = VACATION.model_copy(update={"guardrail": False})
+    assert tool_names(quiet) == ToolNames(finish="finish")
     # A review offers the verdict only, whatever the goal.
     assert tool_names(PLANNER, review=True) == ToolNames(finish=None, review="review")
     defined = [t.name for t in tool_definitions(PLANNER, tool_names(PLANNER))]
-    assert defined == ["delegate", "finish"]
+    assert defined == ["delegate", "finish", "refuse"]
     defined = [t.name for t in tool_definitions(ROUTER, tool_names(ROUTER))]
-    assert defined == ["handoff", "finish"]
+    assert defined == ["handoff", "finish", "refuse"]
 
 
 def test_pseudo_tools_avoid_the_goals_own_tool_names() -> None:
@@ -165,7 +167,7 @@ def test_pseudo_tools_avoid_the_goals_own_tool_names() -> None:
 
 
 def test_delegate_schema_lists_the_agents_and_caps_the_steps() -> None:
-    [delegate, _] = tool_definitions(PLANNER, tool_names(PLANNER))
+    [delegate, _, _] = tool_definitions(PLANNER, tool_names(PLANNER))
     schema = delegate.parameters_json_schema
     steps = schema["properties"]["steps"]
     assert steps["maxItems"] == 4 and steps["minItems"] == 1
@@ -177,7 +179,7 @@ def test_delegate_schema_lists_the_agents_and_caps_the_steps() -> None:
 
 
 def test_handoff_schema_is_an_enum_of_agents() -> None:
-    [handoff, _] = tool_definitions(ROUTER, tool_names(ROUTER))
+    [handoff, _, _] = tool_definitions(ROUTER, tool_names(ROUTER))
     props = handoff.parameters_json_schema["properties"]
     assert props["goal"]["enum"] == ["vacation", "books"]
     assert handoff.parameters_json_schema["required"] == ["goal"]
@@ -648,7 +650,7 @@ async def test_provider_delegate_call_is_a_plan_and_review_call_a_review(
     body = fake_openai.requests[0]
     assert body["stream"] is True
     tools = {t["function"]["name"]: t["function"] for t in body["tools"]}
-    assert set(tools) == {"delegate", "finish"}
+    assert set(tools) == {"delegate", "finish", "refuse"}
     step_schema = tools["delegate"]["parameters"]["properties"]["steps"]["items"]
     assert step_schema["properties"]["goal"]["enum"] == ["books", "vacation"]
     assert "Agents you can delegate work to:" in body["messages"][0]["content"]

@@ -76,7 +76,7 @@ async def test_streamed_tool_call_becomes_call_tools(
     assert response.model_name == "openai:gpt-4o-mini"
     body = fake_openai.requests[0]
     assert body["stream"] is True
-    assert {t["function"]["name"] for t in body["tools"]} == {"add", "finish"}
+    assert {t["function"]["name"] for t in body["tools"]} == {"add", "finish", "refuse"}
     assert body["messages"][0]["role"] == "system"
     assert "Add the numbers" in body["messages"][0]["content"]
 
@@ -100,7 +100,7 @@ async def test_invalid_json_arguments_are_malformed_with_usage(
 ) -> None:
     fake_openai.enqueue(FakeReply(tool_calls=[FakeToolCall("add", '{"a": 1,')]))
     with pytest.raises(MalformedModelOutput, match="not valid JSON") as caught:
-        await model_for(fake_openai).decide(ask(adder_goal))
+        await model_for(fake_openai, model_stream="off").decide(ask(adder_goal))
     usage = caught.value.usage
     assert usage is not None and getattr(usage, "requests", 0) == 1
 
@@ -217,7 +217,7 @@ async def test_transcript_reaches_the_provider_in_a_valid_order(
         "user",
         "assistant",
         "tool",
-        "user",
+        "system",  # the repair hint: a note to the model, never a user message
     ]
     assert sent[2]["content"] == "Adding."
     assert sent[2]["tool_calls"][0]["id"] == "c1"
@@ -229,33 +229,47 @@ async def test_transcript_reaches_the_provider_in_a_valid_order(
     assert "previous output was invalid: bad JSON" in sent[8]["content"]
 
 
-async def test_guardrail_verdict(fake_openai: FakeOpenAIServer, adder_goal: GoalSpec) -> None:
-    fake_openai.enqueue(
-        FakeReply(tool_calls=[FakeToolCall("verdict", {"allowed": False, "reply": "Only sums."})])
-    )
-    request = GuardrailRequest(
-        conversation_id="c-1",
-        goal=adder_goal,
-        messages=[AssistantMessage(text="What should I add?")],
-        text="I want cheeseburgers",
-    )
-    response = await model_for(fake_openai).check_guardrail(request)
-    assert response.verdict.allowed is False
-    assert response.verdict.reply == "Only sums."
-    assert response.usage.requests == 1
-    body = fake_openai.requests[0]
-    assert body["tool_choice"] == "required"
-    assert [t["function"]["name"] for t in body["tools"]] == ["verdict"]
-    assert "What should I add?" in body["messages"][-1]["content"]
-
-
-async def test_unusable_guardrail_verdict_lets_the_message_through(
+async def test_guardrail_is_a_decision_with_the_shared_prefix(
     fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
 ) -> None:
-    fake_openai.enqueue(FakeReply(tool_calls=[FakeToolCall("verdict", "{oops")]))
+    fake_openai.enqueue(
+        FakeReply(tool_calls=[FakeToolCall("refuse", {"text": "I can only add numbers."})]),
+        FakeReply(text="Which numbers?"),
+    )
+    history: list[Message] = [AssistantMessage(text="What should I add?")]
+    request = GuardrailRequest(
+        conversation_id="c-1", goal=adder_goal, messages=history, text="I want cheeseburgers"
+    )
+    model = model_for(fake_openai)
+    response = await model.check_guardrail(request)
+    assert response.verdict.allowed is False
+    assert response.verdict.reply == "I can only add numbers."
+    assert response.usage.requests == 1
+    await model.decide(ask(adder_goal, *history, UserMessage(text="add 1 and 2")))
+    guard, decide = fake_openai.requests
+    # One prompt prefix for both calls: the same system prompt and the same tools.
+    assert guard["messages"][0] == decide["messages"][0]
+    assert guard["tools"] == decide["tools"]
+    assert guard.get("tool_choice", "auto") == "auto"
+    assert guard["messages"][-1] == {"role": "user", "content": "I want cheeseburgers"}
+
+
+async def test_guardrail_lets_anything_but_a_refusal_through(
+    fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
+) -> None:
+    fake_openai.enqueue(
+        FakeReply(tool_calls=[FakeToolCall("add", {"a": 1, "b": 2})]),
+        FakeReply(tool_calls=[FakeToolCall("refuse", "{oops")]),
+    )
     request = GuardrailRequest(conversation_id="c-1", goal=adder_goal, messages=[], text="hi")
-    response = await model_for(fake_openai).check_guardrail(request)
-    assert response.verdict.allowed is True
+    model = model_for(fake_openai, model_stream="off")
+    assert (await model.check_guardrail(request)).verdict.allowed is True
+    unusable = await model.check_guardrail(request)
+    assert unusable.verdict.allowed is True and unusable.usage.requests == 1
+    # A goal without a guardrail is not asked at all.
+    quiet = request.model_copy(update={"goal": adder_goal.model_copy(update={"guardrail": False})})
+    assert (await model.check_guardrail(quiet)).verdict.allowed is True
+    assert fake_openai.total_requests == 2
 
 
 @pytest.mark.parametrize(
