@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -145,15 +146,22 @@ class McpActivities:
         self.store = store
         self._pool: SessionPool | None = None
 
-    @property
-    def pool(self) -> SessionPool:
-        """This worker's sessions; McpConfigError when the `mcp` SDK is missing."""
+    async def pool(self) -> SessionPool:
+        """This worker's sessions; McpConfigError when the `mcp` SDK is missing.
+
+        The SDK is imported on first use, in a thread: it takes seconds on a busy
+        machine, and an import on the event loop would stall every activity's
+        heartbeats (and a worker without MCP goals never pays for it).
+        """
         if self._pool is None:
             try:
-                from onward.activities.mcp_sessions import SessionPool
+                sessions = await asyncio.to_thread(
+                    importlib.import_module, "onward.activities.mcp_sessions"
+                )
             except ImportError as exc:
                 raise McpConfigError(MISSING_SDK) from exc
-            self._pool = SessionPool(self.settings)
+            if self._pool is None:
+                self._pool = cast("SessionPool", sessions.SessionPool(self.settings))
         return self._pool
 
     def all(self) -> list[Callable[..., Any]]:
@@ -189,7 +197,8 @@ class McpActivities:
         """One server's tools as recorded in history (also used by `onward tool list`)."""
         try:
             async with asyncio.timeout(server.list_timeout_s):
-                async with self.pool.client(server, conversation_id) as client:
+                pool = await self.pool()
+                async with pool.client(server, conversation_id) as client:
                     tools = await _all_tools(client)
         except (McpConfigError, McpUnavailable) as exc:
             return McpServerListing(server=server.name, error=str(exc))
@@ -236,7 +245,8 @@ class McpActivities:
         server = request.server
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             try:
-                async with self.pool.client(server, request.conversation_id) as client:
+                pool = await self.pool()
+                async with pool.client(server, request.conversation_id) as client:
                     # From here on the server may have seen the call.
                     return await self._send(client, request)
             except McpUnavailable:

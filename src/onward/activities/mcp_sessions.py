@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import ssl
 import sys
 import time
 from collections.abc import AsyncGenerator
@@ -90,6 +91,18 @@ def resolve_command(command: str, where: str) -> str:
     return found
 
 
+_tls_context: ssl.SSLContext | None = None
+
+
+async def _tls() -> ssl.SSLContext:
+    """One verifying TLS context for every HTTP server: loading the system trust
+    store takes a while, so it is built once, in a thread, off the event loop."""
+    global _tls_context
+    if _tls_context is None:
+        _tls_context = await asyncio.to_thread(httpx2.create_ssl_context)
+    return _tls_context
+
+
 def _log_path(settings: Settings, server: McpServerSpec) -> Path:
     return settings.data_dir / "logs" / f"mcp-{server.name}.log"
 
@@ -119,6 +132,7 @@ async def open_client(
             assert isinstance(transport, McpHttp)
             http = await stack.enter_async_context(
                 httpx2.AsyncClient(
+                    verify=await _tls(),
                     headers=_resolve(transport.headers, settings, where),
                     timeout=httpx2.Timeout(30.0, read=server.timeout_s + 5.0),
                     follow_redirects=True,
