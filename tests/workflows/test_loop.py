@@ -187,3 +187,26 @@ async def test_stop_cancels_the_model_call_in_flight(ts_agent: AgentFactory) -> 
         await convs.send(cid, "a short one then")
         snap = await convs.wait_for(cid, lambda s: s.answer == "Here you are.")
     assert len(model.calls) == 2
+
+
+async def test_a_tool_call_written_as_text_is_never_shown(ts_agent: AgentFactory) -> None:
+    written = '<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>'
+    model = ScriptedModel(
+        [
+            AskUser(text=written),
+            Finish(answer='functions.add:{"a": 1, "b": 2}'),
+            call("c1", "add", a=1, b=2),
+            Finish(answer="3"),
+        ]
+    )
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-chat", first_message="1+2?")
+        snap = await convs.wait_for(cid, lambda s: s.answer == "3")
+    said = [m.text for m in snap.messages if isinstance(m, AssistantMessage | NoticeMessage)]
+    assert said == ["3"]
+    assert [bool(r.repair_hint and "tool-call syntax" in r.repair_hint) for r in model.calls] == [
+        False,
+        True,
+        True,
+        False,
+    ]

@@ -11,8 +11,10 @@ import json
 from onward.agent.contracts import ConversationState, StepResult
 from onward.agent.decisions import (
     PLAN_TOOL,
+    AskUser,
     CallTools,
     Decision,
+    Finish,
     Handoff,
     PlanStep,
     Refuse,
@@ -21,6 +23,7 @@ from onward.agent.decisions import (
 )
 from onward.agent.messages import AssistantMessage, ToolResultMessage
 from onward.agent.specs import GoalSpec
+from onward.agent.text_calls import looks_like_tool_call
 
 REVIEW_REJECTED = "The reviewer did not approve this draft"
 """How the notice of a reviewer's rejection starts (the offline planner looks for it)."""
@@ -33,6 +36,13 @@ def decision_problem(
 ) -> str | None:
     """Why `decision` is not allowed for `goal`, or None. Sent back to the model as a
     repair hint, like malformed output."""
+    shown = _shown_text(decision)
+    if shown is not None and looks_like_tool_call(shown):
+        # Never shown to the user: a call written as text is no answer.
+        return (
+            "your reply is tool-call syntax written as text; call the tool with a native "
+            "tool call instead, or answer in plain words"
+        )
     if isinstance(decision, Refuse) and not (check_topic and not review):
         return (
             "only a new user message that is outside the goal may be refused; "
@@ -52,6 +62,14 @@ def decision_problem(
         return "this agent has no tools" + (
             f"; delegate to one of: {_agent_names(goal)}" if goal.agents else ""
         )
+    return None
+
+
+def _shown_text(decision: Decision) -> str | None:
+    if isinstance(decision, AskUser | Refuse):
+        return decision.text
+    if isinstance(decision, Finish):
+        return decision.answer
     return None
 
 
