@@ -36,6 +36,9 @@ class ToolSpec(BaseModel):
     follow_ups: list[str] = Field(default_factory=list[str])
     """Tools that usually come next with this one's result (e.g. `find_events` ->
     `search_flights`): a hint every model reads, never a rule the workflow enforces."""
+    model_visible: bool = True
+    """False for a tool only the workflow runs (a saga's compensation): it is never
+    offered to a model, and a model's call to it is refused like a tool outside the goal."""
 
 
 class ExampleTurn(BaseModel):

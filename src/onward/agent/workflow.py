@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.events import RETAINED_ITEMS
     from onward.agent.graphs import run_graph_turn
     from onward.agent.messages import (
+        NOTICE_REVIEW_REJECTED,
         AssistantMessage,
         Message,
         NoticeLevel,
@@ -341,6 +342,7 @@ class ConversationWorkflow:
                 text=f"{plans.REVIEW_REJECTED} (round {self._review_rounds} of "
                 f"{rounds}): {verdict.feedback or 'no reason given'}\n\n"
                 f"Draft: {answer[:REVIEW_DRAFT_CHARS]}",
+                code=NOTICE_REVIEW_REJECTED,
             )
         )
         return False

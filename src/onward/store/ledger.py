@@ -9,210 +9,92 @@ The ledger is one SQLite file, `<data_dir>/ledger.sqlite`, in WAL mode so the CL
 read it while workers write. Every operation opens its own short-lived connection, so
 tools running in threads (`asyncio.to_thread`) never share one.
 
-Record ids are derived from the idempotency key (`inv_<sha256 prefix>`), so a retry
-computes the same id before it even reaches the database. Undo records (`releases`,
-`refunds`) are also unique per undone record, so two compensations of one reservation
-under different keys still release it once.
+Record ids are an HMAC of the idempotency key with a key kept next to the ledger
+(`ledger_keys`): a retry computes the same id, nobody else can. Every record names the
+conversation that wrote it, and an undo (`releases`, `refunds`) only touches records of
+its own conversation; undo records are also unique per undone record, so two
+compensations of one reservation under different keys still release it once. A
+charge's amount is its reservation's, read in the same transaction, never a caller's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sqlite3
 import threading
 from collections.abc import Generator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from onward.config import Settings
-from onward.exceptions import OnwardRuntimeError
+from onward.store.ledger_keys import KEY_FILENAME, keyed_id, load_or_create_key
+from onward.store.ledger_records import (
+    JSON_COLUMNS,
+    RECORD_FIELDS,
+    TABLE_OF,
+    TABLES,
+    UNDOES,
+    UNIQUE_INDEXES,
+    Charge,
+    ChargeRefused,
+    Email,
+    Invoice,
+    LedgerError,
+    OutOfStock,
+    Record,
+    RecordNotFound,
+    Refund,
+    Release,
+    Report,
+    Reservation,
+    Shipment,
+    Ticket,
+    added_columns_sql,
+    create_table_sql,
+)
+
+__all__ = [
+    "LEDGER_FILENAME",
+    "TABLES",
+    "Charge",
+    "ChargeRefused",
+    "Email",
+    "Invoice",
+    "Ledger",
+    "LedgerError",
+    "OutOfStock",
+    "Record",
+    "RecordNotFound",
+    "Refund",
+    "Release",
+    "Report",
+    "Reservation",
+    "Shipment",
+    "Ticket",
+    "ledger_for",
+    "ledger_path",
+    "ledger_tables",
+]
 
 LEDGER_FILENAME = "ledger.sqlite"
 
-
-class LedgerError(OnwardRuntimeError):
-    """A ledger operation could not be completed."""
-
-
-class RecordNotFound(LedgerError):
-    """The record an update or undo refers to does not exist."""
-
-
-class OutOfStock(LedgerError):
-    """A reservation asked for more units than are still available."""
-
-
-# The table schema is generated from these dataclasses, so the two cannot drift apart.
-
-
-@dataclass(frozen=True)
-class Record:
-    """Fields every ledger record has. `id` derives from `idempotency_key`."""
-
-    id: str
-    idempotency_key: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class Invoice(Record):
-    """An invoice with its pay link (travel goal)."""
-
-    customer_email: str
-    customer_name: str
-    description: str
-    amount_cents: int
-    currency: str
-    status: str
-    """`pending` until a pay link exists, then `open`."""
-    provider: str
-    """`local` (pay link served by onward) or `stripe`."""
-    provider_ref: str | None
-    pay_url: str | None
-
-
-@dataclass(frozen=True)
-class Report(Record):
-    """A stored research report and the document ids it cites."""
-
-    title: str
-    body: str
-    sources: list[str]
-
-
-@dataclass(frozen=True)
-class Ticket(Record):
-    """A support ticket for a human agent."""
-
-    question: str
-    category: str
-    status: str
-
-
-@dataclass(frozen=True)
-class Email(Record):
-    """An outbox email."""
-
-    recipient: str
-    subject: str
-    body: str
-    status: str
-    """`queued` (outbox only) or `sent` (handed to the SMTP server)."""
-    sent_at: str | None
-
-
-@dataclass(frozen=True)
-class Reservation(Record):
-    """Units of a SKU held for an order."""
-
-    sku: str
-    quantity: int
-    unit_price_cents: int
-    status: str
-    """`held` or `released`."""
-    released_at: str | None
-
-
-@dataclass(frozen=True)
-class Release(Record):
-    """The undo of a reservation."""
-
-    reservation_id: str
-
-
-@dataclass(frozen=True)
-class Charge(Record):
-    """A captured card payment."""
-
-    amount_cents: int
-    currency: str
-    card_last4: str
-    status: str
-    """`captured` or `refunded`."""
-    refunded_at: str | None
-
-
-@dataclass(frozen=True)
-class Refund(Record):
-    """The undo of a charge (always in full)."""
-
-    charge_id: str
-    amount_cents: int
-
-
-@dataclass(frozen=True)
-class Shipment(Record):
-    """A shipment with its tracking number."""
-
-    sku: str
-    quantity: int
-    address: str
-    tracking_number: str
-    status: str
-
-
-# record type -> (table, id prefix), in the order `dump()` lists them.
-_TABLES: dict[type[Any], tuple[str, str]] = {
-    Invoice: ("invoices", "inv"),
-    Report: ("reports", "rep"),
-    Ticket: ("tickets", "tkt"),
-    Email: ("outbox", "msg"),
-    Reservation: ("reservations", "res"),
-    Release: ("releases", "rel"),
-    Charge: ("charges", "ch"),
-    Refund: ("refunds", "re"),
-    Shipment: ("shipments", "shp"),
-}
-TABLES = tuple(table for table, _ in _TABLES.values())
-"""Every ledger table, in the order `dump()` lists them."""
-
-# undo type -> (undone table, column naming the undone record, its new status, stamp)
-_UNDOES: dict[type[Any], tuple[str, str, str, str]] = {
-    Release: ("reservations", "reservation_id", "released", "released_at"),
-    Refund: ("charges", "charge_id", "refunded", "refunded_at"),
-}
-_UNIQUE = {_TABLES[undo][0]: {ref} for undo, (_, ref, _, _) in _UNDOES.items()}
-_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(Record))
-_SQL_TYPES = {
-    "str": "TEXT NOT NULL",
-    "int": "INTEGER NOT NULL",
-    "str | None": "TEXT",
-    "list[str]": "TEXT NOT NULL",  # JSON
-}
-_JSON_COLUMNS = frozenset({"sources"})
-
 _R = TypeVar("_R", bound=Record)
-
-
-def _ddl(cls: type[Any], table: str) -> str:
-    columns: list[str] = []
-    for f in dataclasses.fields(cls):
-        constraint = ""
-        if f.name == "id":
-            constraint = " PRIMARY KEY"
-        elif f.name == "idempotency_key" or f.name in _UNIQUE.get(table, ()):
-            constraint = " UNIQUE"
-        columns.append(f"{f.name} {_SQL_TYPES[str(f.type)]}{constraint}")
-    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})"
-
-
-def record_id(prefix: str, idempotency_key: str) -> str:
-    """A record id that is the same for every attempt of one tool call."""
-    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
-    return f"{prefix}_{digest[:16]}"
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _owner(idempotency_key: str) -> str | None:
+    # Tool keys are `<conversation id>:<call id>`; call ids never contain a colon.
+    return idempotency_key.rpartition(":")[0] or None
+
+
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
-    return {k: json.loads(row[k]) if k in _JSON_COLUMNS else row[k] for k in row.keys()}  # noqa: SIM118
+    return {k: json.loads(row[k]) if k in JSON_COLUMNS else row[k] for k in row.keys()}  # noqa: SIM118
 
 
 def _as(cls: type[_R], row: sqlite3.Row | None) -> _R:
@@ -220,6 +102,13 @@ def _as(cls: type[_R], row: sqlite3.Row | None) -> _R:
         # Only reachable if the row vanished between the write and its read-back.
         raise LedgerError(f"the {cls.__name__} ledger row disappeared after writing it")
     return cls(**_decode(row))
+
+
+_OWNED = (
+    "(conversation_id = :owner OR (conversation_id IS NULL "
+    "AND substr(idempotency_key, 1, length(:owner) + 1) = :owner || ':'))"
+)
+"""SQL: the row belongs to conversation `:owner` (older rows: by their key's prefix)."""
 
 
 class Ledger:
@@ -231,18 +120,41 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._key: bytes | None = None
+        self._key_lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
-        """Open (creating if needed) the ledger at `path` and make sure its tables exist."""
+        """Open (creating if needed) the ledger at `path` and make sure its tables exist
+        (adding the columns a file from an older release lacks)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(path, timeout=30)) as conn:
             # WAL persists in the file: readers (the CLI) never block the writers.
             conn.execute("PRAGMA journal_mode=WAL")
-            for record_type, (table, _) in _TABLES.items():
-                conn.execute(_ddl(record_type, table))
+            for record_type, (table, _) in TABLE_OF.items():
+                conn.execute(create_table_sql(record_type))
+                existing = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                for statement in added_columns_sql(record_type, existing):
+                    conn.execute(statement)
+            for table, column in UNIQUE_INDEXES.items():
+                conn.execute(
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_{column} ON {table}({column})"
+                )
             conn.commit()
         return cls(path)
+
+    @property
+    def key_path(self) -> Path:
+        """Where the key behind record ids is kept (`ledger.key` beside the file)."""
+        return self.path.with_name(KEY_FILENAME)
+
+    def record_id(self, prefix: str, idempotency_key: str) -> str:
+        """The id a record written under `idempotency_key` gets (same on every retry)."""
+        with self._key_lock:
+            if self._key is None:
+                self._key = load_or_create_key(self.key_path)
+            key = self._key
+        return keyed_id(key, prefix, idempotency_key)
 
     @contextmanager
     def _tx(self) -> Generator[sqlite3.Connection]:
@@ -269,27 +181,40 @@ class Ledger:
         conn.execute(
             f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
             "ON CONFLICT(idempotency_key) DO NOTHING",
-            [json.dumps(v) if k in _JSON_COLUMNS else v for k, v in values.items()],
+            [json.dumps(v) if k in JSON_COLUMNS else v for k, v in values.items()],
         )
         return conn.execute(
             f"SELECT * FROM {table} WHERE idempotency_key = ?", (values["idempotency_key"],)
         ).fetchone()
 
     @staticmethod
-    def _new(record_type: type[Any], idempotency_key: str, **values: Any) -> dict[str, Any]:
+    def _existing(conn: sqlite3.Connection, cls: type[Any], idempotency_key: str) -> Any:
+        table = TABLE_OF[cls][0]
+        return conn.execute(
+            f"SELECT * FROM {table} WHERE idempotency_key = ?", (idempotency_key,)
+        ).fetchone()
+
+    def _new(
+        self,
+        record_type: type[Any],
+        idempotency_key: str,
+        conversation_id: str | None,
+        **values: Any,
+    ) -> dict[str, Any]:
         return {
-            "id": record_id(_TABLES[record_type][1], idempotency_key),
+            "id": self.record_id(TABLE_OF[record_type][1], idempotency_key),
             "idempotency_key": idempotency_key,
             "created_at": _now(),
+            "conversation_id": conversation_id or _owner(idempotency_key),
             **values,
         }
 
-    def _write_once(self, cls: type[_R], idempotency_key: str, **values: Any) -> _R:
+    def _write_once(
+        self, cls: type[_R], idempotency_key: str, conversation_id: str | None, **values: Any
+    ) -> _R:
+        row = self._new(cls, idempotency_key, conversation_id, **values)
         with self._tx() as conn:
-            row = self._insert_once(
-                conn, _TABLES[cls][0], self._new(cls, idempotency_key, **values)
-            )
-            return _as(cls, row)
+            return _as(cls, self._insert_once(conn, TABLE_OF[cls][0], row))
 
     # ------------------------------------------------------------------ writes
 
@@ -303,11 +228,13 @@ class Ledger:
         amount_cents: int,
         provider: str,
         currency: str = "usd",
+        conversation_id: str | None = None,
     ) -> Invoice:
         """Record an invoice once, `pending` until `attach_payment_link` gives it a link."""
         return self._write_once(
             Invoice,
             idempotency_key,
+            conversation_id,
             customer_email=customer_email,
             customer_name=customer_name,
             description=description,
@@ -332,25 +259,58 @@ class Ledger:
                 raise RecordNotFound(f"no invoice {invoice_id!r} in the ledger")
             return _as(Invoice, row)
 
+    def invoice(self, invoice_id: str) -> Invoice | None:
+        """The invoice with this id, or None."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM invoices WHERE id = ?", (invoice_id,)).fetchone()
+        return None if row is None else _as(Invoice, row)
+
     def record_report(
-        self, idempotency_key: str, *, title: str, body: str, sources: list[str]
+        self,
+        idempotency_key: str,
+        *,
+        title: str,
+        body: str,
+        sources: list[str],
+        conversation_id: str | None = None,
     ) -> Report:
         """Record a research report once."""
-        return self._write_once(Report, idempotency_key, title=title, body=body, sources=sources)
+        return self._write_once(
+            Report, idempotency_key, conversation_id, title=title, body=body, sources=sources
+        )
 
-    def record_ticket(self, idempotency_key: str, *, question: str, category: str) -> Ticket:
+    def record_ticket(
+        self,
+        idempotency_key: str,
+        *,
+        question: str,
+        category: str,
+        conversation_id: str | None = None,
+    ) -> Ticket:
         """Open a support ticket once."""
         return self._write_once(
-            Ticket, idempotency_key, question=question, category=category, status="open"
+            Ticket,
+            idempotency_key,
+            conversation_id,
+            question=question,
+            category=category,
+            status="open",
         )
 
     def record_email(
-        self, idempotency_key: str, *, recipient: str, subject: str, body: str
+        self,
+        idempotency_key: str,
+        *,
+        recipient: str,
+        subject: str,
+        body: str,
+        conversation_id: str | None = None,
     ) -> Email:
         """Put an email in the outbox once (status `queued`)."""
         return self._write_once(
             Email,
             idempotency_key,
+            conversation_id,
             recipient=recipient,
             subject=subject,
             body=body,
@@ -371,7 +331,14 @@ class Ledger:
             return _as(Email, row)
 
     def record_reservation(
-        self, idempotency_key: str, *, sku: str, quantity: int, unit_price_cents: int, stock: int
+        self,
+        idempotency_key: str,
+        *,
+        sku: str,
+        quantity: int,
+        unit_price_cents: int,
+        stock: int,
+        conversation_id: str | None = None,
     ) -> Reservation:
         """Hold `quantity` units of `sku` once, if `stock` minus the current holds allows.
 
@@ -379,11 +346,18 @@ class Ledger:
             OutOfStock: not enough units left (checked only for a new key, so a retry
                 of a reservation that succeeded returns it).
         """
+        values = self._new(
+            Reservation,
+            idempotency_key,
+            conversation_id,
+            sku=sku,
+            quantity=quantity,
+            unit_price_cents=unit_price_cents,
+            status="held",
+            released_at=None,
+        )
         with self._tx() as conn:
-            table = _TABLES[Reservation][0]
-            existing = conn.execute(
-                f"SELECT * FROM {table} WHERE idempotency_key = ?", (idempotency_key,)
-            ).fetchone()
+            existing = self._existing(conn, Reservation, idempotency_key)
             if existing is not None:
                 return _as(Reservation, existing)
             held: int = conn.execute(
@@ -393,61 +367,110 @@ class Ledger:
             ).fetchone()[0]
             if held + quantity > stock:
                 raise OutOfStock(f"only {stock - held} of {sku!r} left; asked for {quantity}")
-            values = self._new(
-                Reservation,
-                idempotency_key,
-                sku=sku,
-                quantity=quantity,
-                unit_price_cents=unit_price_cents,
-                status="held",
-                released_at=None,
-            )
-            return _as(Reservation, self._insert_once(conn, table, values))
+            return _as(Reservation, self._insert_once(conn, "reservations", values))
 
-    def release_reservation(self, idempotency_key: str, reservation_id: str) -> Release:
-        """Release a hold once; releasing it again returns the first release.
+    def release_reservation(
+        self, idempotency_key: str, reservation_id: str, *, conversation_id: str
+    ) -> Release:
+        """Release a hold of `conversation_id` once; releasing it again returns the
+        first release.
 
         Raises:
-            RecordNotFound: no such reservation.
+            RecordNotFound: no such reservation in that conversation.
         """
-        return self._undo_once(Release, idempotency_key, reservation_id)
+        return self._undo_once(Release, idempotency_key, reservation_id, conversation_id)
 
     def record_charge(
-        self, idempotency_key: str, *, amount_cents: int, card_last4: str, currency: str = "usd"
+        self,
+        idempotency_key: str,
+        *,
+        reservation_id: str,
+        card_last4: str,
+        conversation_id: str,
+        expected_amount_cents: int | None = None,
+        currency: str = "usd",
     ) -> Charge:
-        """Capture a charge once."""
-        return self._write_once(
+        """Capture the amount of a held reservation of `conversation_id`, once per key
+        and once per reservation (a second charge of it returns the first).
+
+        Args:
+            expected_amount_cents: What the caller believes it charges; refused unless
+                it is the reservation's amount.
+
+        Raises:
+            RecordNotFound: no such reservation in that conversation.
+            ChargeRefused: the reservation is released, or the amount is not its own.
+        """
+        values = self._new(
             Charge,
             idempotency_key,
-            amount_cents=amount_cents,
+            conversation_id,
             currency=currency,
             card_last4=card_last4,
             status="captured",
             refunded_at=None,
+            reservation_id=reservation_id,
         )
+        with self._tx() as conn:
+            existing = self._existing(conn, Charge, idempotency_key)
+            if existing is not None:
+                return _as(Charge, existing)
+            reservation = conn.execute(
+                f"SELECT * FROM reservations WHERE id = :id AND {_OWNED}",
+                {"id": reservation_id, "owner": conversation_id},
+            ).fetchone()
+            if reservation is None:
+                raise RecordNotFound(f"no reservation {reservation_id!r} in this conversation")
+            earlier = conn.execute(
+                "SELECT * FROM charges WHERE reservation_id = ?", (reservation_id,)
+            ).fetchone()
+            if earlier is not None:
+                return _as(Charge, earlier)
+            if reservation["status"] != "held":
+                raise ChargeRefused(f"reservation {reservation_id!r} was released")
+            amount = int(reservation["unit_price_cents"]) * int(reservation["quantity"])
+            if expected_amount_cents is not None and expected_amount_cents != amount:
+                raise ChargeRefused(
+                    f"the reservation's amount is {amount / 100:.2f}, "
+                    f"not {expected_amount_cents / 100:.2f}"
+                )
+            return _as(
+                Charge, self._insert_once(conn, "charges", {**values, "amount_cents": amount})
+            )
 
-    def refund_charge(self, idempotency_key: str, charge_id: str) -> Refund:
-        """Refund a charge in full, once per charge whatever the key.
+    def refund_charge(
+        self, idempotency_key: str, charge_id: str, *, conversation_id: str
+    ) -> Refund:
+        """Refund a charge of `conversation_id` in full, once per charge whatever the key.
 
         Raises:
-            RecordNotFound: no such charge.
+            RecordNotFound: no such charge in that conversation.
         """
-        return self._undo_once(Refund, idempotency_key, charge_id)
+        return self._undo_once(Refund, idempotency_key, charge_id, conversation_id)
 
-    def _undo_once(self, undo: type[_R], idempotency_key: str, target_id: str) -> _R:
-        table, ref, done, stamp = _UNDOES[undo]
+    def _undo_once(
+        self, undo: type[_R], idempotency_key: str, target_id: str, conversation_id: str
+    ) -> _R:
+        table, ref, done, stamp = UNDOES[undo]
         with self._tx() as conn:
-            target = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (target_id,)).fetchone()
+            # Another conversation's record is "not found": an undo never learns more.
+            target = conn.execute(
+                f"SELECT * FROM {table} WHERE id = :id AND {_OWNED}",
+                {"id": target_id, "owner": conversation_id},
+            ).fetchone()
             if target is None:
-                raise RecordNotFound(f"no {ref.removesuffix('_id')} {target_id!r} in the ledger")
+                raise RecordNotFound(
+                    f"no {ref.removesuffix('_id')} {target_id!r} in this conversation"
+                )
             # Copy what the undo shares with its target (a refund's amount).
             shared = {
                 f.name: target[f.name]
                 for f in dataclasses.fields(undo)
-                if f.name in target.keys() and f.name not in _RECORD_FIELDS  # noqa: SIM118
+                if f.name in target.keys()  # noqa: SIM118
+                and f.name not in RECORD_FIELDS
             }
-            values = self._new(undo, idempotency_key, **{ref: target_id}, **shared)
-            undo_table = _TABLES[undo][0]
+            values = self._new(undo, idempotency_key, conversation_id, **{ref: target_id}, **shared)
+            undo_table = TABLE_OF[undo][0]
             # No conflict target: a second undo of the same record under another key
             # must be a no-op too (the `ref` column is unique), not a second refund.
             conn.execute(
@@ -463,13 +486,20 @@ class Ledger:
             return _as(undo, row.fetchone())
 
     def record_shipment(
-        self, idempotency_key: str, *, sku: str, quantity: int, address: str
+        self,
+        idempotency_key: str,
+        *,
+        sku: str,
+        quantity: int,
+        address: str,
+        conversation_id: str | None = None,
     ) -> Shipment:
         """Create a shipment once; its tracking number derives from the key."""
-        digest = hashlib.sha256(f"track:{idempotency_key}".encode()).hexdigest()
+        digest = self.record_id("track", idempotency_key).removeprefix("track_")
         return self._write_once(
             Shipment,
             idempotency_key,
+            conversation_id,
             sku=sku,
             quantity=quantity,
             address=address,
