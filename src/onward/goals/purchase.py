@@ -98,7 +98,11 @@ def charge_card(
     reservation_id: ReservationId,
     amount_usd: Annotated[
         float,
-        Field(gt=0, le=10_000, description="The reservation's `amount_usd` (checked)."),
+        Field(
+            gt=0,
+            le=10_000,
+            description="The reservation's amount in US dollars (checked against it).",
+        ),
     ],
     card_token: Annotated[
         str,

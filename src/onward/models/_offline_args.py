@@ -200,11 +200,14 @@ def same(a: Any, b: Any) -> bool:
 def _score(param: Param, cue: str | None) -> int:
     """How well a cue before a value fits the parameter's role (negative: it belongs to
     another role, as "from Denver" does to a city to look in)."""
-    if cue is None or param.role is None:
+    role = param.role
+    if cue is None or role is None:
         return 0
-    if cue == param.role or (cue == "place" and param.role in ("end", "time")):
+    if cue == role or (cue == "place" and role in ("end", "time")):
         return 2
-    if cue in ("start", "end") or param.role in ("start", "end"):
+    if role == "place" and cue == "end":
+        return 1  # "a trip to Oslo": the place the trip is about
+    if cue == "start" or role == "start" or (role == "end" and cue == "start"):
         return -1
     return 0
 

@@ -149,11 +149,9 @@ def toward(st: State, spec: ToolSpec) -> Plan:
     if found.pick_step is not None:
         trial = fill(st, spec, proceed=True)
         asked_for = named_in([t.text for t in task.turns], spec) or spec.name in task.consent
-        if trial.complete and not task.declined:
-            return _call(st, spec, trial.args)
         if not asked_for or task.declined or trial.pick_step is not None:
             return _propose(st, spec, found.pick_step, trial)
-        found = trial
+        found = trial  # the user asked for this step: go on with the proposed item
     if found.unfillable:
         labels = ", ".join(p.name.replace("_", " ") for p in found.unfillable)
         text = render_new(st) + f"I don't have what I need to {verb(spec)} the {noun(spec)} yet "

@@ -51,5 +51,10 @@ def pick_in(text: str, items: list[Schema]) -> int | None:
     chosen = superlative_pick(text, items)
     if chosen is not None:
         return chosen
+    return named_pick(text, items)
+
+
+def named_pick(text: str, items: list[Schema]) -> int | None:
+    """The one item `text` names (by its name, number, date or time), or None."""
     named = [i for i, item in enumerate(items) if _named(text, item)]
     return named[0] if len(named) == 1 else None

@@ -100,19 +100,25 @@ def record_result(st: State, m: ToolResultMessage) -> None:
 
 
 def implicated(st: State, call: ToolCallMessage, error: str) -> list[Param]:
-    """The askable arguments a failure is about: their value or name is in the error."""
+    """The askable arguments a failure is about: those whose value the error quotes;
+    else those whose value or name it mentions."""
     spec = st.goal.tool(call.tool)
     if spec is None:
         return []
     lowered = error.lower()
+    askable = [(p, call.args.get(p.name)) for p in params_of(spec) if p.askable]
+    quoted = [
+        p
+        for p, value in askable
+        if value is not None and any(f"{q}{str(value).lower()}{q}" in lowered for q in ("'", '"'))
+    ]
+    if quoted:
+        return quoted
     found: list[Param] = []
-    for p in params_of(spec):
-        value = call.args.get(p.name)
-        if not p.askable or value is None:
+    for p, value in askable:
+        if value is None:
             continue
-        named = p.name.lower() in lowered or (
-            p.parts & content_words(error) and not p.parts <= {"date"}
-        )
+        named = p.name.lower() in lowered or bool(p.parts & content_words(error) - {"date"})
         if (len(str(value)) >= 3 and str(value).lower() in lowered) or named:
             found.append(p)
     return found
@@ -219,7 +225,12 @@ def absorb(st: State, text: str) -> None:
     task = st.task
     finished = task.over or (intent is not None and intent.kind == "done") or not task.started
     if finished:
-        if turn.kind in ("request", "answer", "pick"):
+        if _starts_over(task, turn, given):
+            # What the undone work failed on is corrected (or the user says to try
+            # again): the same request once more, with the new answer.
+            st.tasks.append(Task(turns=[*task.turns, turn], rejected=task.rejected))
+            st.new_from = 0
+        elif turn.kind in ("request", "answer", "pick"):
             turn.kind = "request"
             if task.started:
                 st.tasks.append(Task())
@@ -234,6 +245,13 @@ def absorb(st: State, text: str) -> None:
     _apply(st, turn, given)
     if turn.kind not in ("thanks", "greeting", "hesitation", "question"):
         task.turns.append(turn)
+
+
+def _starts_over(task: Task, turn: Turn, given: dict[str, object]) -> bool:
+    intent = turn.intent
+    if not task.undone or intent is None or intent.kind not in ("ask", "failed"):
+        return False
+    return bool(given) or (intent.kind == "failed" and turn.kind == "yes")
 
 
 def _apply(st: State, turn: Turn, given: dict[str, object]) -> None:

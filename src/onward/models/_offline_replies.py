@@ -91,17 +91,21 @@ def explain_failure(st: State) -> Plan:
     what = phrase(spec) if spec else human(result.tool)
     error = _readable(spec, (result.error or "it failed").removeprefix("invalid arguments: "))
     text = render_new(st)
+    about = implicated(st, failure.call, result.error or "") if failure.call and spec else []
     if task.undone:
         undone = [_undo_phrase(st, name) for name in task.undone]
         text += f"I couldn't {what}: {error}. So I undid the earlier steps: {join(undone)}."
-        text += " Would you like to try something else?"
+        if about and spec is not None:
+            text += " To start over: " + " ".join(question(p, spec) for p in about)
+            params = tuple(p.name for p in about)
+            return Plan(AskUser(text=text.strip()), Intent("ask", tool=result.tool, params=params))
+        text += " Shall I try again, or would you like something else?"
         return Plan(AskUser(text=text.strip()), Intent("failed", tool=result.tool))
     if error.startswith("not run: "):
         reason = error.removeprefix("not run: ")
         text += f"I did not {what}: {reason}. Would you like to change something, or shall I "
         text += "try again?"
         return Plan(AskUser(text=text.strip()), Intent("failed", tool=result.tool))
-    about = implicated(st, failure.call, result.error or "") if failure.call and spec else []
     text += f"I couldn't {what}: {error}."
     if about and spec is not None:
         text += " " + " ".join(question(p, spec) for p in about)

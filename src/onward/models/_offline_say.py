@@ -242,15 +242,12 @@ def items_phrase(call_args: Schema) -> str:
 def question(param: Param, spec: ToolSpec) -> str:
     """A question in words for one missing parameter."""
     thing = noun(spec)
-    flying = "flight" in spec.name or "flight" in spec.description.lower()
-    go = "fly" if flying else "travel"
     if param.is_email:
         target = "it" if thing in ("email", "mail", "message") else f"the {thing}"
         return f"What email address should I send {target} to?"
-    if param.role == "start":
-        return f"Where will you {go} from?"
-    if param.role == "end":
-        return f"Where would you like to {go} to?"
+    if param.role in ("start", "end"):
+        way = "from" if param.role == "start" else "to"
+        return f"Where will you {_motion(param.description, way) or 'go'} {way}?"
     if param.is_date:
         return "On which date? Please write it as YYYY-MM-DD."
     if param.is_free_text:
@@ -258,7 +255,7 @@ def question(param: Param, spec: ToolSpec) -> str:
     label = _label(param)
     if param.kind in ("integer", "number"):
         counted = re.match(r"(?i)number of (.+)", label)
-        return f"How many {counted.group(1)}?" if counted else f"What {label} should I use?"
+        return f"How many {counted.group(1)}?" if counted else f"What is the {label}?"
     if param.titles:
         options = [
             f"{title} ({value})" for value, title in zip(param.choices, param.titles, strict=False)
@@ -275,11 +272,23 @@ def question(param: Param, spec: ToolSpec) -> str:
     return f"What is the {label}?"
 
 
+def _motion(description: str, way: str) -> str | None:
+    """The verb a description uses for the trip: "the city the traveller flies from"
+    -> "fly"."""
+    found = re.search(rf"\b([a-z]+?)(ies|es|s) {way}\b", description.lower())
+    if found is None:
+        return None
+    stem_, ending = found.groups()
+    if ending == "ies":
+        return stem_ + "y"
+    return stem_ + ("e" if ending == "es" and not stem_.endswith(("o", "sh", "ch", "x")) else "")
+
+
 def _label(param: Param) -> str:
     desc = param.description
     if desc:
         desc = re.split(r",\s*e\.g\.|;|\.\s|\(|, from |: ", desc)[0].strip().rstrip(".")
-        desc = desc.replace("`", "")
+        desc = re.sub(r"`([^`]+)`", lambda m: human(m.group(1)), desc)
         if 0 < len(desc.split()) <= 8:
             return desc[0].lower() + desc[1:] if desc[1:2].islower() or len(desc) == 1 else desc
     title = param.schema.get("title")

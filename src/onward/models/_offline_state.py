@@ -15,7 +15,7 @@ from onward.agent.decisions import Decision
 from onward.agent.messages import ToolCallMessage, ToolResultMessage
 from onward.agent.specs import GoalSpec, ToolSpec
 from onward.models._offline_args import Schema
-from onward.models._offline_picks import superlative_pick
+from onward.models._offline_picks import named_pick, superlative_pick
 from onward.models._offline_say import is_money
 from onward.models._offline_text import stem, words
 from onward.models._offline_topic import TopicJudge, result_words
@@ -72,22 +72,30 @@ class Step:
         return cast(Schema, self.content) if isinstance(self.content, dict) else {}
 
 
+_LIST_WORDS = frozenset({"result", "item", "match", "hit", "record", "option"})
+
+
 def listing_of(spec: ToolSpec, content: Any) -> tuple[str, list[Schema]] | None:
-    """The list of things a tool found: the first list field (of objects, or empty)
-    that the first line of its description names, as `events` for "Find events in a
-    city during a month"."""
+    """The list of things a tool found: its first list of objects; or an empty list
+    its name or the first line of its description names (`events` for "Find events
+    in a city during a month"), which means it found nothing."""
     if isinstance(content, list) and all(isinstance(v, dict) for v in cast(list[Any], content)):
         return "results", cast(list[Schema], content)
     if not isinstance(content, dict):
         return None
-    summary = spec.description.strip().split("\n")[0]
-    named = {stem(w) for w in words(f"{spec.name.replace('_', ' ')} {summary}")}
-    for key, value in cast(Schema, content).items():
-        if not isinstance(value, list):
-            continue
-        items = cast(list[Any], value)
-        if all(isinstance(v, dict) for v in items) and stem(key.split("_")[-1]) in named:
+    lists = [
+        (key, cast(list[Any], value))
+        for key, value in cast(Schema, content).items()
+        if isinstance(value, list) and all(isinstance(v, dict) for v in cast(list[Any], value))
+    ]
+    for key, items in lists:
+        if items:
             return key, cast(list[Schema], items)
+    summary = spec.description.strip().split("\n")[0]
+    named = {stem(w) for w in words(f"{spec.name.replace('_', ' ')} {summary}")} | _LIST_WORDS
+    for key, _ in lists:
+        if stem(key.split("_")[-1]) in named:
+            return key, []
     return None
 
 
@@ -149,6 +157,8 @@ def effective_pick(step: Step, task: Task, next_tool: str | None = None) -> int 
         return 0
     for turn in reversed(task.turns):
         if (chosen := superlative_pick(turn.text, items)) is not None:
+            return chosen
+        if (chosen := named_pick(turn.text, items)) is not None:
             return chosen
     if next_tool is not None and next_tool in task.consent:
         return default_item(items)

@@ -25,7 +25,17 @@ ACKS = wordset(
     "great good morning afternoon evening bye goodbye cool fine alright right"
 )
 _YES = wordset("yes y yep yeah yup sure ok okay alright please go ahead do it sounds good fine")
-_YES_PHRASES = ("go ahead", "do it", "sounds good", "that works", "let's do", "book it", "why not")
+_YES_PHRASES = (
+    "go ahead",
+    "do it",
+    "sounds good",
+    "that works",
+    "let's do",
+    "book it",
+    "why not",
+    "try again",
+    "retry",
+)
 _NO = wordset("no nope nah n")
 _NO_PHRASES = ("don't", "do not", "not now", "no thanks", "cancel", "stop", "never mind")
 _THANKS = ("thank", "thanks", "thx", "cheers", "appreciate")
@@ -155,7 +165,10 @@ def is_yes(text: str) -> bool:
     found = words(text)
     if not found or is_no(text):
         return False
-    return (all(w in _YES or w in ACKS for w in found) and any(w in _YES for w in found)) or (
+    if all(w in _YES or w in ACKS for w in found) and any(w in _YES for w in found):
+        return True
+    # "Yes, send it to ana@example.com": a yes first, then what goes with it.
+    return (found[0] in _YES and found[0] not in ("please", "fine")) or (
         _has(text, _YES_PHRASES) and len(found) <= 6
     )
 

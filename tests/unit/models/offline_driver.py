@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from onward.agent.decisions import (
     HANDOFF_TOOL,
@@ -95,7 +95,9 @@ class Conversation:
     def _run(self, calls: list[ToolCall]) -> None:
         failed = False
         for call in calls:
-            self.messages.append(ToolCallMessage(call_id=call.call_id, tool=call.tool, args=call.args))
+            self.messages.append(
+                ToolCallMessage(call_id=call.call_id, tool=call.tool, args=call.args)
+            )
             ok, content, error, ran = self._one(call)
             self.messages.append(
                 ToolResultMessage(
@@ -116,7 +118,9 @@ class Conversation:
             return False, None, "not run: rejected by the user", False
         return self._invoke(call.tool, call.call_id, call.args)
 
-    def _invoke(self, tool: str, call_id: str, args: dict[str, Any]) -> tuple[bool, Any, str | None, bool]:
+    def _invoke(
+        self, tool: str, call_id: str, args: dict[str, Any]
+    ) -> tuple[bool, Any, str | None, bool]:
         ctx = ToolContext(conversation_id=self.conversation_id, call_id=call_id, attempt=1)
         try:
             content = asyncio.run(get_tool(tool).invoke(args, ctx))
@@ -128,9 +132,7 @@ class Conversation:
 
     def _compensate(self) -> None:
         done = [
-            (m, self.result(m.call_id))
-            for m in self.messages
-            if isinstance(m, ToolCallMessage)
+            (m, self.result(m.call_id)) for m in self.messages if isinstance(m, ToolCallMessage)
         ]
         undone: list[str] = []
         for call, result in reversed(done):
@@ -138,12 +140,19 @@ class Conversation:
             if result is None or not result.ok or spec is None or not spec.compensation:
                 continue
             comp = get_tool(spec.compensation)
-            pool = {**call.args, **(result.content or {})}
+            content = (
+                cast(dict[str, Any], result.content) if isinstance(result.content, dict) else {}
+            )
+            pool: dict[str, Any] = {**call.args, **content}
             args = {k: v for k, v in pool.items() if k in comp.args_model.model_fields}
             ok, content, error, _ = self._invoke(comp.name, f"undo-{call.call_id}", args)
             self.messages.append(
                 ToolResultMessage(
-                    call_id=f"undo-{call.call_id}", tool=comp.name, ok=ok, content=content, error=error
+                    call_id=f"undo-{call.call_id}",
+                    tool=comp.name,
+                    ok=ok,
+                    content=content,
+                    error=error,
                 )
             )
             undone.append(f"{call.tool} ({comp.name})")
