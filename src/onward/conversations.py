@@ -48,6 +48,7 @@ def default_options(settings: Settings) -> ConversationOptions:
         idle_timeout_s=settings.idle_timeout.total_seconds(),
         turns_before_continue_as_new=settings.turns_before_continue_as_new,
         max_steps_per_turn=settings.max_steps_per_turn,
+        guardrail=settings.guardrail,
         llm_task_queue=settings.llm_task_queue,
         search_attributes=settings.search_attributes,
         model_timeout_s=settings.model_timeout.total_seconds(),

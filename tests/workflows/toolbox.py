@@ -56,4 +56,5 @@ MATH = Goal(
     description="Arithmetic help.",
     instructions="Use the tools to compute.",
     tools=[add, multiply, describe, transfer, delete_everything],
+    end_on_finish=True,
 )

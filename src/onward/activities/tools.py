@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from onward.agent.activity_contracts import ACTIVITY_TOOL, ToolInvocation, ToolOutcome
-from onward.exceptions import ERR_TOOL_FAILED, ERR_UNKNOWN_TOOL, UnknownToolError
+from onward.exceptions import ERR_TOOL_FAILED, ERR_UNKNOWN_TOOL, ToolRefused, UnknownToolError
 from onward.observability import METRIC_TOOL_CALLS
 from onward.tools.context import ToolContext, reset_tool_context, set_tool_context
 from onward.tools.decorator import Tool, ToolArgumentsError
@@ -47,6 +47,9 @@ async def run_tool(inv: ToolInvocation) -> ToolOutcome:
     except ToolArgumentsError as exc:
         calls.add(1, {"tool": t.name, "outcome": "invalid_args"})
         return ToolOutcome(ok=False, error=f"invalid arguments: {exc}")
+    except ToolRefused as exc:
+        calls.add(1, {"tool": t.name, "outcome": "refused"})
+        return ToolOutcome(ok=False, error=f"refused: {exc}")
     except Exception as exc:
         calls.add(1, {"tool": t.name, "outcome": "error"})
         # Retried per the tool's policy; the last message reaches the model.

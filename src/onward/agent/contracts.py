@@ -72,6 +72,8 @@ class ConversationOptions(BaseModel):
     autonomous: bool = False
     """A sub-agent working for a parent: no user to ask, so asking, a budget stop or a
     step limit ends it with its partial result instead of waiting."""
+    guardrail: bool = True
+    """Whether goals that opt into the guardrail judge new messages (`ONWARD_GUARDRAIL`)."""
 
 
 class PendingApproval(BaseModel):
@@ -130,6 +132,13 @@ class ToolCallRecord(BaseModel):
     compensated: bool = False
 
 
+class SendMessage(BaseModel):
+    text: str = Field(min_length=1)
+    message_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """Chosen by the sender (derived from an idempotency key, or random): the same id
+    sent twice is taken once. Events about the message carry it."""
+
+
 class ConversationState(BaseModel):
     """Everything a run carries over continue-as-new."""
 
@@ -138,7 +147,11 @@ class ConversationState(BaseModel):
     goal: GoalSpec
     options: ConversationOptions
     messages: list[Message] = Field(default_factory=list[Message])
-    inbox: list[str] = Field(default_factory=list[str])
+    inbox: list[SendMessage | str] = Field(default_factory=list[SendMessage | str])
+    """Messages waiting for the agent, oldest first (plain strings: recorded by an
+    earlier version)."""
+    seen_message_ids: list[str] = Field(default_factory=list[str])
+    """The latest message ids taken, so a re-sent message is taken once."""
     usage: Usage = Field(default_factory=Usage)
     tool_calls: list[ToolCallRecord] = Field(default_factory=list[ToolCallRecord])
     turns: int = 0
@@ -170,16 +183,10 @@ class StartConversation(BaseModel):
     parent: ParentLink | None = None
 
 
-class SendMessage(BaseModel):
-    text: str = Field(min_length=1)
-    message_id: str | None = Field(default=None, min_length=1, max_length=128)
-    """Chosen by the sender (derived from an idempotency key, or random): the same id
-    sent twice is taken once. Events about the message carry it."""
-
-
 class SendMessageResult(BaseModel):
-    index: int
-    """Position of the message in the transcript (or inbox order when queued)."""
+    index: int | None = None
+    """Position of the message in the transcript when certain at acceptance (the agent
+    was idle and takes it next); None when it waits behind other input."""
     queued: bool
     message_id: str | None = None
 

@@ -21,6 +21,7 @@ RETAINED_ITEMS = 2000
 
 EventType = Literal[
     "message",
+    "message_queued",
     "status",
     "usage",
     "model_call_started",
@@ -55,6 +56,12 @@ class ConversationEvent(BaseModel):
     """The goal of the sub-agent (or new agent, for a handoff) the event is about."""
     conversation_id: str | None = None
     """The child conversation an `agent_*` event or a surfaced approval belongs to."""
+    message_id: str | None = None
+    """The user message a `message_queued` event is about (its text is `detail`)."""
+    attempt: int | None = None
+    """For `retrying_model`: the attempt that is about to run (or running)."""
+    retry_in_s: float | None = None
+    """For `retrying_model` after a failure: seconds until the next attempt."""
 
 
 class TokenDelta(BaseModel):

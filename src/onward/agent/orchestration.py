@@ -64,6 +64,9 @@ def schema_errors(spec: ToolSpec, args: dict[str, Any]) -> str | None:
     )
 
 
+CLOSED_APPROVALS_KEPT = 100
+
+
 def _no_listener(approval: PendingApproval, decision: str | None) -> None:
     del approval, decision
 
@@ -86,11 +89,19 @@ class ToolRunner:
         self._on_pending = on_pending or _no_listener
         self.pending: dict[str, PendingApproval] = {}
         self._decisions: dict[str, DecideApproval] = {}
+        self.closed: dict[str, str] = {}
+        """How recent approvals closed (approve, reject, expired), by call id: a late
+        or contradictory decision is told which one won."""
 
     # ------------------------------------------------------------- approvals
 
     def decide(self, decision: DecideApproval) -> None:
         self._decisions[decision.call_id] = decision
+
+    def decision_for(self, call_id: str) -> str | None:
+        """The decision already taken on `call_id` (waiting to be acted on, or closed)."""
+        taken = self._decisions.get(call_id)
+        return taken.decision if taken is not None else self.closed.get(call_id)
 
     async def _approval(self, call: ToolCall, spec: ToolSpec) -> str | None:
         """Wait for a human decision. None = approved, else why it did not run."""
@@ -150,6 +161,9 @@ class ToolRunner:
     def _close(self, call_id: str) -> None:
         closed = self.pending.pop(call_id)
         decided = self._decisions.get(call_id)
+        self.closed[call_id] = decided.decision if decided else "expired"
+        while len(self.closed) > CLOSED_APPROVALS_KEPT:
+            del self.closed[next(iter(self.closed))]
         self._on_pending(closed, decided.decision if decided else "expired")
         if not self.pending:
             self._set_status("running_tools")

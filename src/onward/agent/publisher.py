@@ -34,6 +34,11 @@ class Publisher:
     def event(self, type_: Any, **fields: Any) -> None:
         self.emit(ConversationEvent(type=type_, **fields))
 
+    def forget_status(self) -> None:
+        """A model activity may have published a status of its own (retrying): the next
+        status is published even if it equals the last one published here."""
+        self._last_status = None
+
     def status(self, status: str, detail: str | None) -> None:
         if self._last_status != (status, detail):
             self._last_status = (status, detail)

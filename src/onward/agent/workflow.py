@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         QUERY_STATE,
         SIGNAL_APPROVAL_DECISION,
         SIGNAL_CHILD_APPROVAL,
+        SIGNAL_SEND_MESSAGE,
         UPDATE_DECIDE_APPROVAL,
         UPDATE_END,
         UPDATE_RAISE_BUDGET,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         Finish,
         Handoff,
+        Refuse,
         Review,
         RunPlan,
         ToolCall,
@@ -83,6 +85,12 @@ with workflow.unsafe.imports_passed_through():
 
 INPUT_REJECTED = "InputRejected"
 REVIEW_DRAFT_CHARS = 2000
+SEEN_MESSAGE_IDS = 256
+"""Message ids remembered for de-duplication (a retry comes soon after the original)."""
+LOOP_V2 = "onward-loop-v2"
+"""Patch marking runs with the guardrail inside the decision and a finish that rests:
+histories recorded before it replay the older loop (separate guardrail call, a
+finish ends the conversation)."""
 RESTING_STATUSES = ("waiting_for_user", "waiting_for_approval", "budget_exhausted", "ended")
 SA_GOAL = SearchAttributeKey.for_keyword("OnwardGoal")
 SA_OWNER = SearchAttributeKey.for_keyword("OnwardOwner")
@@ -92,6 +100,10 @@ SA_COST = SearchAttributeKey.for_float("OnwardCostUsd")
 
 def _reject(reason: str) -> ApplicationError:
     return ApplicationError(reason, type=INPUT_REJECTED, non_retryable=True)
+
+
+def _quoted(text: str, limit: int = 200) -> str:
+    return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -124,12 +136,15 @@ class ConversationWorkflow:
         self._review_rounds = 0
         self._last_call: Usage | None = None
         self._signals: list[asyncio.Task[None]] = []
+        self._v2 = False
+        self._check_topic = False
 
     # ----------------------------------------------------------------- the loop
 
     @workflow.run
     async def run(self, start: StartConversation) -> ConversationResult:
         s = self._s
+        self._v2 = workflow.patched(LOOP_V2)
         if start.first_message and start.carried is None:
             s.inbox.append(start.first_message)
         try:
@@ -140,6 +155,7 @@ class ConversationWorkflow:
             if self._inflight is not None and not self._inflight.done():
                 self._inflight.cancel()
             self._end("cancelled", "cancelled")
+        self._report_unread()
         self._set_status("ended")
         self._out.stream.detach_pollers()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -187,7 +203,7 @@ class ConversationWorkflow:
                 break
             self._in_turn = True
             try:
-                await self._turn(s.inbox.pop(0))
+                await self._turn(self._take())
             finally:
                 self._in_turn = False
             self._turns_this_run += 1
@@ -203,12 +219,37 @@ class ConversationWorkflow:
             return True
         return workflow.info().is_continue_as_new_suggested()
 
-    async def _turn(self, text: str) -> None:
+    def _take(self) -> SendMessage:
+        """The oldest waiting message, with an id (every message gets one, so a client
+        can match what it sent; plain strings were recorded by older versions)."""
+        item = self._s.inbox.pop(0)
+        taken = item if isinstance(item, SendMessage) else SendMessage(text=item)
+        if taken.message_id is None:
+            taken = taken.model_copy(update={"message_id": f"m-{workflow.uuid4().hex[:16]}"})
+        return taken
+
+    def _report_unread(self) -> None:
+        """Say which accepted messages the agent will never read: the sender learns it."""
+        while self._s.inbox:
+            unread = self._take()
+            self._out.say(
+                NoticeMessage(
+                    text="Not processed, because the conversation ended first: "
+                    f"{_quoted(unread.text)}",
+                    level="warning",
+                )
+            )
+
+    async def _turn(self, message: SendMessage) -> None:
         s = self._s
+        text = message.text
         # A sub-agent's input is its parent's instruction, not a user's message.
-        if s.parent is None and not await self._guardrail(text):
+        if s.parent is None and not self._v2 and not await self._guardrail(text):
             return
-        self._out.say(UserMessage(text=text))
+        self._check_topic = (
+            self._v2 and s.parent is None and s.options.guardrail and s.goal.guardrail
+        )
+        self._out.say(UserMessage(text=text, id=message.message_id))
         s.turns += 1
         self._plan_ran = False
         self._review_rounds = 0
@@ -249,6 +290,10 @@ class ConversationWorkflow:
                 s.answer = decision.text
                 self._end("asked for input a sub-agent cannot get", "asked")
             return False
+        if isinstance(decision, Refuse):
+            # Off-topic: a polite redirect, nothing run, the conversation stays open.
+            self.reply(decision.text)
+            return False
         if isinstance(decision, Finish):
             if not await self._approved(decision.answer):
                 return True
@@ -275,9 +320,11 @@ class ConversationWorkflow:
         self._out.say(NoticeMessage(text=text, level=level))
 
     def finish(self, answer: str) -> None:
+        s = self._s
         self._out.say(AssistantMessage(text=answer))
-        self._s.answer = answer
-        self._end("finished", "finished")
+        s.answer = answer
+        if not self._v2 or s.goal.end_on_finish or s.options.autonomous:
+            self._end("finished", "finished")
 
     # ----------------------------------------------------------- multi-agent
 
@@ -370,7 +417,8 @@ class ConversationWorkflow:
         s = self._s
         if s.options.message_policy == "interrupt":
             while s.inbox:
-                self._out.say(UserMessage(text=s.inbox.pop(0)))
+                taken = self._take()
+                self._out.say(UserMessage(text=taken.text, id=taken.message_id))
         self._interrupt = False
 
     # ------------------------------------------------------------ model calls
@@ -426,6 +474,8 @@ class ConversationWorkflow:
         s = self._s
         goal = goal or s.goal
         hint: str | None = None
+        # Only the first decision after a user message judges that message.
+        check_topic, self._check_topic = self._check_topic and not review, False
         for _ in range(s.options.max_repairs + 1):
             request = ModelRequest(
                 conversation_id=s.conversation_id,
@@ -433,6 +483,8 @@ class ConversationWorkflow:
                 messages=list(s.messages) if messages is None else messages,
                 repair_hint=hint,
                 review=review,
+                check_topic=check_topic,
+                max_attempts=s.options.model_max_attempts,
             )
             result = await self._decide_once(request)
             if result is None:
@@ -442,11 +494,22 @@ class ConversationWorkflow:
             s.model_name = result.model_name
             self._out.event("usage", usage=s.usage)
             if result.decision is not None:
-                hint = plans.decision_problem(goal, result.decision, review=review)
+                hint = plans.decision_problem(
+                    goal, result.decision, review=review, check_topic=check_topic
+                )
                 if hint is None:
                     return result.decision
             else:
                 hint = result.malformed
+                if check_topic:
+                    # The guardrail could not judge: let the message through, say so.
+                    check_topic = False
+                    self._out.say(
+                        NoticeMessage(
+                            text="Could not check whether this message fits the goal; "
+                            "it was let through.",
+                        )
+                    )
         self._out.say(
             NoticeMessage(
                 text="The model kept giving answers I could not use "
@@ -481,6 +544,7 @@ class ConversationWorkflow:
                     await handle
                 self._drain_inbox_if_interrupting()
                 continue
+            self._out.forget_status()
             try:
                 return handle.result()
             except Exception as exc:
@@ -524,14 +588,46 @@ class ConversationWorkflow:
 
     # --------------------------------------------------------------- handlers
 
+    @workflow.signal(name=SIGNAL_SEND_MESSAGE)
+    def message(self, msg: SendMessage) -> None:
+        """A user message by signal: durable on the server even while no worker runs."""
+        s = self._s
+        if not msg.text.strip():
+            self.notice("An empty message was ignored.", "warning")
+        elif s.ended:
+            self._out.say(
+                NoticeMessage(
+                    text=f"Not processed, because the conversation has ended: {_quoted(msg.text)}",
+                    level="warning",
+                )
+            )
+        else:
+            self._accept(msg)
+
+    def _accept(self, msg: SendMessage) -> SendMessageResult:
+        s = self._s
+        mid = msg.message_id
+        if mid is not None and (
+            mid in s.seen_message_ids
+            or any(isinstance(i, SendMessage) and i.message_id == mid for i in s.inbox)
+        ):
+            return SendMessageResult(queued=True, message_id=mid)  # a re-send: taken once
+        if mid is not None:
+            s.seen_message_ids = [*s.seen_message_ids, mid][-SEEN_MESSAGE_IDS:]
+        idle = not self._in_turn and not s.inbox
+        s.inbox.append(msg)
+        if not idle:
+            self._out.event("message_queued", detail=msg.text, message_id=mid)
+            if s.options.message_policy == "interrupt":
+                self._interrupt = True
+        # When idle the loop takes it next, so its position is known now.
+        return SendMessageResult(
+            index=len(s.messages) if idle else None, queued=not idle, message_id=mid
+        )
+
     @workflow.update(name=UPDATE_SEND_MESSAGE)
     async def send_message(self, msg: SendMessage) -> SendMessageResult:
-        s = self._s
-        s.inbox.append(msg.text)
-        queued = self._in_turn
-        if queued and s.options.message_policy == "interrupt":
-            self._interrupt = True
-        return SendMessageResult(index=len(s.messages) + len(s.inbox) - 1, queued=queued)
+        return self._accept(msg)
 
     @send_message.validator
     def _validate_send(self, msg: SendMessage) -> None:
@@ -543,6 +639,11 @@ class ConversationWorkflow:
     @workflow.update(name=UPDATE_DECIDE_APPROVAL)
     async def decide_approval(self, decision: DecideApproval) -> None:
         if decision.call_id not in self._plans.pending:
+            # Validators of two decisions sent at once both pass before either handler
+            # runs: the first handler wins, the second is refused with the winner.
+            won = self._tools.decision_for(decision.call_id)
+            if won is not None:
+                raise _reject(f"already decided: {won}")
             self._tools.decide(decision)
             return
         try:
@@ -553,7 +654,7 @@ class ConversationWorkflow:
 
     @decide_approval.validator
     def _validate_decision(self, decision: DecideApproval) -> None:
-        reason = refusal(self._all_pending(), decision)
+        reason = refusal(self._all_pending(), decision, self._tools.closed)
         if reason is not None:
             raise _reject(reason)
 
@@ -652,6 +753,8 @@ class ConversationWorkflow:
 
     def _end(self, reason: str, outcome: Outcome = "ended") -> None:
         s = self._s
+        if outcome == "ended" and s.answer is not None and self._v2:
+            outcome = "finished"  # ended by the user (or idle) after reaching the goal
         if not s.ended:
             s.ended = True
             s.end_reason = reason

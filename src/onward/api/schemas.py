@@ -105,8 +105,8 @@ class ConversationDetail(ConversationSnapshot):
 
 
 class MessageAccepted(BaseModel):
-    index: int
-    """Position of the message in the transcript (or inbox order when queued)."""
+    index: int | None = None
+    """Position of the message in the transcript when known at acceptance."""
     queued: bool
     """True when the agent was busy: the message waits (or interrupts, per policy)."""
 
