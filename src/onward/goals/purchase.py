@@ -21,9 +21,15 @@ from pydantic.config import JsonValue
 
 from onward.agent.specs import ExampleTurn, RetrySpec
 from onward.config import get_settings
-from onward.exceptions import OnwardRuntimeError
+from onward.exceptions import OnwardRuntimeError, ToolRefused
 from onward.goals.base import Goal
-from onward.store.ledger import ChargeRefused, OutOfStock, RecordNotFound, ledger_for
+from onward.store.ledger import (
+    ChargeRefused,
+    OutOfStock,
+    RecordNotFound,
+    WrongAmount,
+    ledger_for,
+)
 from onward.tools import ToolContext, tool
 from onward.tools.decorator import ToolArgumentsError
 
@@ -76,7 +82,7 @@ def reserve_inventory(sku: Sku, quantity: Quantity, ctx: ToolContext) -> dict[st
         )
     except OutOfStock as exc:
         # Retrying cannot create stock: report it to the model at once.
-        raise ToolArgumentsError(str(exc)) from exc
+        raise ToolRefused(str(exc)) from exc
     return {
         "reservation_id": reservation.id,
         "sku": reservation.sku,
@@ -120,7 +126,7 @@ def charge_card(
     Returns `charge_id`.
     """
     if card_token == DECLINED_TOKEN:
-        raise ToolArgumentsError("the card was declined; ask for another card")
+        raise ToolRefused("the card was declined; ask for another card")
     last4 = _TEST_CARDS.get(card_token) or (
         card_token[-4:] if card_token[-4:].isdigit() else "0000"
     )
@@ -132,8 +138,10 @@ def charge_card(
             conversation_id=ctx.conversation_id,
             expected_amount_cents=round(amount_usd * 100),
         )
-    except (RecordNotFound, ChargeRefused) as exc:
+    except (RecordNotFound, WrongAmount) as exc:
         raise ToolArgumentsError(str(exc)) from exc
+    except ChargeRefused as exc:
+        raise ToolRefused(str(exc)) from exc
     return {
         "charge_id": charge.id,
         "reservation_id": charge.reservation_id,

@@ -89,7 +89,8 @@ def explain_failure(st: State) -> Plan:
     result = failure.result
     spec = st.goal.tool(result.tool)
     what = phrase(spec) if spec else human(result.tool)
-    error = _readable(spec, (result.error or "it failed").removeprefix("invalid arguments: "))
+    error = (result.error or "it failed").removeprefix("invalid arguments: ")
+    error = _readable(spec, error.removeprefix("refused: "))
     text = render_new(st)
     about = implicated(st, failure.call, result.error or "") if failure.call and spec else []
     if task.undone:

@@ -52,6 +52,7 @@ from onward.store.ledger_records import (
     Reservation,
     Shipment,
     Ticket,
+    WrongAmount,
     added_columns_sql,
     create_table_sql,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "Reservation",
     "Shipment",
     "Ticket",
+    "WrongAmount",
     "ledger_for",
     "ledger_path",
     "ledger_tables",
@@ -399,7 +401,8 @@ class Ledger:
 
         Raises:
             RecordNotFound: no such reservation in that conversation.
-            ChargeRefused: the reservation is released, or the amount is not its own.
+            ChargeRefused: the reservation was released.
+            WrongAmount: `expected_amount_cents` is not the reservation's amount.
         """
         values = self._new(
             Charge,
@@ -430,7 +433,7 @@ class Ledger:
                 raise ChargeRefused(f"reservation {reservation_id!r} was released")
             amount = int(reservation["unit_price_cents"]) * int(reservation["quantity"])
             if expected_amount_cents is not None and expected_amount_cents != amount:
-                raise ChargeRefused(
+                raise WrongAmount(
                     f"the reservation's amount is {amount / 100:.2f}, "
                     f"not {expected_amount_cents / 100:.2f}"
                 )

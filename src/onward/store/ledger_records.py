@@ -25,8 +25,11 @@ class OutOfStock(LedgerError):
 
 
 class ChargeRefused(LedgerError):
-    """A charge was asked for a reservation that cannot be charged (released, or an
-    amount that is not the reservation's)."""
+    """A charge was asked for a reservation that cannot be charged (it was released)."""
+
+
+class WrongAmount(LedgerError):
+    """A charge named an amount that is not its reservation's."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from onward.store.ledger import (
     LedgerError,
     OutOfStock,
     RecordNotFound,
+    WrongAmount,
     ledger_for,
     ledger_tables,
 )
@@ -202,7 +203,7 @@ def test_a_charge_is_the_reservations_amount_once(tmp_path: Path) -> None:
     held = ledger.record_reservation(
         "conv:p1", sku="MUG-1", quantity=2, unit_price_cents=1800, stock=9
     )
-    with pytest.raises(ChargeRefused, match=r"amount is 36\.00, not 1\.00"):
+    with pytest.raises(WrongAmount, match=r"amount is 36\.00, not 1\.00"):
         ledger.record_charge(
             "conv:p2",
             reservation_id=held.id,

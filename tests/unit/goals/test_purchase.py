@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from onward.config import get_settings
+from onward.exceptions import ToolRefused
 from onward.goals.purchase import (
     DECLINED_TOKEN,
     DEMO_FAIL_SKU,
@@ -126,9 +127,9 @@ async def test_shipping_fails_for_the_demo_and_configured_skus(
 async def test_business_refusals_are_not_retried(ledger: Ledger, make_ctx: ContextFactory) -> None:
     with pytest.raises(ToolArgumentsError, match="unknown SKU 'NOPE-9'"):
         await reserve_inventory.invoke({"sku": "NOPE-9", "quantity": 1}, make_ctx())
-    with pytest.raises(ToolArgumentsError, match="only 8 of 'LAMP-2' left"):
+    with pytest.raises(ToolRefused, match="only 8 of 'LAMP-2' left"):
         await reserve_inventory.invoke({"sku": "LAMP-2", "quantity": 9}, make_ctx())
-    with pytest.raises(ToolArgumentsError, match="declined"):
+    with pytest.raises(ToolRefused, match="declined"):
         await charge_card.invoke(
             {"reservation_id": "res_x", "amount_usd": 5, "card_token": DECLINED_TOKEN}, make_ctx()
         )

@@ -34,6 +34,7 @@ from onward.agent.messages import (
 )
 from onward.agent.orchestration import schema_errors
 from onward.agent.specs import GoalSpec
+from onward.exceptions import ToolRefused
 from onward.goals.registry import get_goal, load_goals
 from onward.models.offline import plan_next
 from onward.tools import ToolContext
@@ -126,6 +127,8 @@ class Conversation:
             content = asyncio.run(get_tool(tool).invoke(args, ctx))
         except ToolArgumentsError as exc:
             return False, None, f"invalid arguments: {exc}", True
+        except ToolRefused as exc:
+            return False, None, f"refused: {exc}", True
         except Exception as exc:
             return False, None, f"{type(exc).__name__}: {exc}", True
         return True, content, None, True
