@@ -9,7 +9,6 @@ the ledger and, when `ONWARD_STRIPE_API_KEY` is set, created through Stripe.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import math
 import random
@@ -23,9 +22,9 @@ from pydantic.config import JsonDict, JsonValue
 
 from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
-from onward.exceptions import UserError
+from onward.goals._stripe_invoice import stripe_invoice
 from onward.goals.base import Goal
-from onward.store.ledger import Invoice, ledger_for
+from onward.store.ledger import ledger_for
 from onward.tools import ToolContext, tool
 from onward.tools.decorator import ToolArgumentsError
 
@@ -285,49 +284,6 @@ def _local_pay_url(invoice_id: str) -> str:
     return f"http://{settings.api_host}:{settings.api_port}/pay/{invoice_id}"
 
 
-def _stripe_invoice(api_key: str, key: str, invoice: Invoice) -> tuple[str, str]:
-    """Create and finalize a Stripe invoice; returns (Stripe id, hosted pay link).
-
-    Every request carries an idempotency key derived from the tool call's, so a retried
-    activity gets Stripe's recorded responses instead of a second invoice.
-    """
-    try:
-        stripe: Any = importlib.import_module("stripe")
-    except ModuleNotFoundError as exc:
-        raise UserError(
-            "`ONWARD_STRIPE_API_KEY` is set but the `stripe` package is missing; "
-            "run `pip install stripe`"
-        ) from exc
-    customer_params: dict[str, Any] = {"email": invoice.customer_email}
-    if invoice.customer_name:
-        customer_params["name"] = invoice.customer_name
-    customer = stripe.Customer.create(
-        api_key=api_key, idempotency_key=f"{key}:customer", **customer_params
-    )
-    draft = stripe.Invoice.create(
-        api_key=api_key,
-        idempotency_key=f"{key}:invoice",
-        customer=customer["id"],
-        collection_method="send_invoice",
-        days_until_due=14,
-        description=invoice.description,
-        metadata={"onward_invoice_id": invoice.id},
-    )
-    stripe.InvoiceItem.create(
-        api_key=api_key,
-        idempotency_key=f"{key}:item",
-        customer=customer["id"],
-        invoice=draft["id"],
-        amount=invoice.amount_cents,
-        currency=invoice.currency,
-        description=invoice.description,
-    )
-    final = stripe.Invoice.finalize_invoice(
-        draft["id"], api_key=api_key, idempotency_key=f"{key}:finalize"
-    )
-    return str(final["id"]), str(final["hosted_invoice_url"])
-
-
 @tool(approval="confirm", timeout_s=60)
 def create_invoice(
     customer_email: Annotated[
@@ -375,7 +331,7 @@ def create_invoice(
     if invoice.pay_url is None:
         # A retry after a crash between the two writes finishes the same invoice.
         if invoice.provider == "stripe":
-            ref, url = _stripe_invoice(stripe_key, key, invoice)
+            ref, url = stripe_invoice(stripe_key, key, invoice)
         else:
             ref, url = invoice.id, _local_pay_url(invoice.id)
         invoice = ledger.attach_payment_link(invoice.id, ref, url)
