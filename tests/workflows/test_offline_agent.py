@@ -37,6 +37,7 @@ async def settle(convs: Conversations, cid: str, after: int, *, approve: bool = 
     """Wait until the agent rests again after message `after`, deciding the approvals
     it asks for on the way."""
     approvals = 0
+    decided: set[str] = set()
     while True:
         snap = await convs.wait_for(
             cid,
@@ -50,11 +51,20 @@ async def settle(convs: Conversations, cid: str, after: int, *, approve: bool = 
         )
         if snap.status != "waiting_for_approval":
             break
-        for pending in snap.pending_approvals:
+        # A surfaced approval stays listed until its sub-agent closes it: decide once.
+        fresh = [p for p in snap.pending_approvals if p.call_id not in decided]
+        for pending in fresh:
             decision = "approve" if approve else "reject"
             await convs.decide(cid, pending.call_id, decision, pending.args_hash)
+            decided.add(pending.call_id)
             approvals += 1
-        await convs.wait_for(cid, lambda s: not s.pending_approvals)
+        await convs.wait_for(
+            cid,
+            lambda s: (
+                any(p.call_id not in decided for p in s.pending_approvals)
+                or (s.status != "waiting_for_approval")
+            ),
+        )
     new = snap.messages[after:]
     return Turn(
         replies=[m.text for m in new if isinstance(m, AssistantMessage)],
@@ -234,3 +244,23 @@ async def test_a_pay_link_is_not_derivable_from_conversation_and_call(
     digest = hashlib.sha256(key.encode()).hexdigest()
     assert row["id"] not in {f"inv_{digest[:n]}" for n in (16, 24, 32, 64)}
     assert row["pay_url"].endswith(f"/pay/{row['id']}") and row["id"] in done.reply
+
+
+async def test_the_trip_planners_travel_agents_invoice_after_surfaced_approvals(
+    ts_agent: AgentFactory, ledger: Ledger
+) -> None:
+    request = "Plan me three vacations next year, flying from Denver; invoice ana@example.com"
+    async with ts_agent(OfflineModel()) as convs:
+        cid, turn = await begin(convs, "trip-planner", request)
+        await convs.end(cid)
+    assert turn.approvals == 3
+    invoices = ledger.rows("invoices")
+    assert len(invoices) == 3 and len({i["conversation_id"] for i in invoices}) == 3
+    # One line per option: its event, its flight and its pay link, all different.
+    lines = turn.replies[-1].splitlines()
+    assert [line[:3] for line in lines] == ["1. ", "2. ", "3. "]
+    for line, invoice in zip(
+        lines, sorted(invoices, key=lambda r: r["conversation_id"]), strict=True
+    ):
+        assert line.count("Event: ") == 1 and line.count("Flight: ") == 1
+        assert invoice["id"] in line

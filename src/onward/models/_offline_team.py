@@ -299,6 +299,12 @@ which is what the offline reviewer looks for."""
 
 
 def _one_line(text: str) -> str:
+    """A step's answer on one line: a list under a heading ("… what I did:") becomes
+    its items joined by semicolons."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    items = [line.removeprefix("- ") for line in lines[1:]]
+    if len(lines) > 1 and lines[0].endswith(":") and all(x.startswith("- ") for x in lines[1:]):
+        return "; ".join(" ".join(i.split()) for i in items)
     return " ".join(text.split())
 
 
