@@ -91,6 +91,7 @@ def record_result(st: State, m: ToolResultMessage) -> None:
         return
     if m.ok and spec is not None:
         task.steps.append(Step(call=call, spec=spec, content=m.content))
+        st.saw(m.content)
         if task.failure is not None and task.failure.result.tool == m.tool:
             task.failure = None
         return

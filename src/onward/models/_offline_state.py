@@ -62,6 +62,10 @@ class Step:
     spec: ToolSpec
     content: Any
     pick: int | None = None
+    picks: dict[tuple[int, int | None, str | None], int | None] = field(
+        default_factory=dict[tuple[int, int | None, str | None], int | None], repr=False
+    )
+    """`effective_pick` answers, by (turns seen, pick, next tool): it is asked often."""
 
     @property
     def listing(self) -> tuple[str, list[Schema]] | None:
@@ -134,19 +138,31 @@ class State:
     call_count: int = 0
     new_from: int = 0
     """Index of the first step of the task the agent has not talked about yet."""
+    seen: frozenset[str] = frozenset()
+    """Words of the names the tools returned so far (`result_words`)."""
 
     @property
     def task(self) -> Task:
         return self.tasks[-1]
 
     def seen_words(self) -> frozenset[str]:
-        return result_words(s.content for t in self.tasks for s in t.steps)
+        return self.seen
+
+    def saw(self, content: Any) -> None:
+        self.seen = self.seen | result_words([content])
 
 
 def effective_pick(step: Step, task: Task, next_tool: str | None = None) -> int | None:
     """The item of `step`'s list the work goes on with: the one picked, the only one,
     the one a superlative in the user's words names ("the cheapest"), or the proposed
     one once the user agreed to the next step."""
+    key = (len(task.turns), step.pick, next_tool if next_tool in task.consent else None)
+    if key not in step.picks:
+        step.picks[key] = _effective_pick(step, task, next_tool)
+    return step.picks[key]
+
+
+def _effective_pick(step: Step, task: Task, next_tool: str | None) -> int | None:
     found = step.listing
     if found is None or not found[1]:
         return None
