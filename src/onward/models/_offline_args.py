@@ -212,7 +212,10 @@ def _score(param: Param, cue: str | None) -> int:
     return 0
 
 
-def _choice_in(param: Param, text: str, used: set[str]) -> Any:
+def _choice_in(param: Param, text: str, used: set[str], *, answer: bool = False) -> Any:
+    # Where a trip starts or ends is only taken from words that say so ("from Boston"),
+    # or from the reply to a question that asked for it.
+    least = 1 if param.role in ("start", "end") and not answer else 0
     best: tuple[tuple[int, int], Any] | None = None
     lowered_words = content_words(text)
     titles = param.titles
@@ -225,7 +228,7 @@ def _choice_in(param: Param, text: str, used: set[str]) -> Any:
             score = (_score(param, cue_before(text, found.start())), len(str(choice)))
         elif i < len(titles) and (shared := content_words(titles[i]) & lowered_words):
             score = (0, len(shared))
-        if score is None or score[0] < 0:
+        if score is None or score[0] < least:
             continue
         if best is None or score > best[0]:
             best = (score, choice)
@@ -295,7 +298,7 @@ def value_in(
     the value itself. `strict`: only a value the text ties to this parameter (a
     number next to its word), as when a later message changes an earlier choice."""
     if param.choices:
-        value = _choice_in(param, text, used)
+        value = _choice_in(param, text, used, answer=answer)
         if value is not None or param.closed:
             return value
     if param.kind in ("integer", "number"):

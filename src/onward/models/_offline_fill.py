@@ -3,12 +3,13 @@
 Sources, surest first, so a value is never given to two parameters:
 
 1. same-named fields of earlier results (the picked item of a list first) and calls;
-2. the user's reply to a question that asked for the parameter;
+2. the user's newest turn that gives one: a reply to a question that asked for the
+   parameter, or a request's words (choices, numbers, dates, emails, names after
+   "from"/"to"/"in"; a free-text parameter takes the latest request as it is);
 3. a result's value that is one of the parameter's choices (the event's city as the
-   flight's destination; never where a trip starts, which only the user can say);
-4. the user's words: choices, numbers, dates, emails, names after "from"/"to"/"in";
-   a free-text parameter takes the user's latest request;
-5. what the agent writes itself from what it found: a title, a report or an answer
+   flight's destination, taken before the user's words for that role; never where a
+   trip starts, which only the user can say);
+4. what the agent writes itself from what it found: a title, a report or an answer
    (cited), the ids of the documents it used.
 """
 
@@ -73,16 +74,6 @@ def _from_steps(task: Task, spec: ToolSpec, p: Param, fill: Fill, proceed: bool)
     return None
 
 
-def _from_answers(task: Task, spec: ToolSpec, p: Param, used: set[str]) -> Any:
-    for turn in reversed(task.turns):
-        intent = turn.intent
-        if intent is None or intent.tool != spec.name or p.name not in intent.params:
-            continue
-        if (value := value_in(p, turn.text, used, answer=len(intent.params) == 1)) is not None:
-            return value
-    return None
-
-
 def _from_fit(task: Task, spec: ToolSpec, p: Param, proceed: bool) -> Any:
     if not p.choices or p.role == "start":
         return None
@@ -97,16 +88,21 @@ def _from_fit(task: Task, spec: ToolSpec, p: Param, proceed: bool) -> Any:
     return None
 
 
-def _from_words(task: Task, p: Param, used: set[str]) -> Any:
+def _from_turns(task: Task, spec: ToolSpec, p: Param, used: set[str]) -> Any:
+    """The newest turn that gives a value: a reply to a question that asked for `p`
+    (as a whole, if it asked for nothing else), else the words of a request."""
     for turn in reversed(task.turns):
-        if p.is_free_text:
-            if turn.kind == "request":
-                return turn.text.strip()
-            continue
-        if turn.kind in ("request", "answer", "pick"):
+        intent = turn.intent
+        if intent is not None and intent.tool == spec.name and p.name in intent.params:
+            value = value_in(p, turn.text, used, answer=len(intent.params) == 1)
+        elif p.is_free_text:
+            value = turn.text.strip() if turn.kind == "request" else None
+        elif turn.kind in ("request", "answer", "pick"):
             value = value_in(p, turn.text, used)
-            if value is not None:
-                return value
+        else:
+            value = None
+        if value is not None:
+            return value
     return None
 
 
@@ -196,9 +192,11 @@ def fill(st: State, spec: ToolSpec, *, proceed: bool = False) -> Fill:
     for p in required:
         if not take(p, _from_steps(task, spec, p, result, proceed)):
             pending.append(p)
-    still = [p for p in pending if not take(p, _from_answers(task, spec, p, used))]
+    # Where a trip ends is where the thing found is: results first for that role.
+    ends = [p for p in pending if p.role == "end" and take(p, _from_fit(task, spec, p, proceed))]
+    still = [p for p in pending if p not in ends]
+    still = [p for p in still if not take(p, _from_turns(task, spec, p, used))]
     still = [p for p in still if not take(p, _from_fit(task, spec, p, proceed))]
-    still = [p for p in still if not take(p, _from_words(task, p, used))]
     still = [p for p in still if not take(p, _compose(task, spec, p))]
     for p in still:
         (result.missing if p.askable else result.unfillable).append(p)
@@ -210,7 +208,7 @@ def fillable_from_words(st: State, spec: ToolSpec) -> bool:
     """Whether the user's words alone give every required argument of `spec`."""
     used: set[str] = set()
     for p in (q for q in params_of(spec) if q.required):
-        value = _from_words(st.task, p, used)
+        value = _from_turns(st.task, spec, p, used)
         if value is None:
             return False
         used.add(str(value).casefold())

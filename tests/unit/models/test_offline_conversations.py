@@ -335,3 +335,14 @@ def test_the_model_decides_the_same_way_twice(ledger: Ledger) -> None:
     first, second = plan_next(c.goal, before), plan_next(c.goal, before)
     assert first == second == c.decisions[-1]
     assert [type(d) for d in c.decisions] == [CallTools, AskUser, CallTools, AskUser]
+
+
+def test_a_newer_request_wins_and_a_city_is_no_origin_unless_said(ledger: Ledger) -> None:
+    c = Conversation.of("travel")
+    c.say("Events in Paris in June")
+    assert c.say("Boston then").startswith("I found no events in Boston in June.")
+    reply = c.say("Actually make it Chicago in May")
+    assert c.calls("find_events")[-1].args == {"city": "Chicago", "month": "May"}
+    # Boston was where to look, not where the user flies from: that is asked.
+    assert c.calls("search_flights") == []
+    assert reply.endswith("Where will you fly from?")
