@@ -9,7 +9,6 @@ is all the offline model knows about a tool: nothing here names a goal.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, cast
@@ -26,7 +25,6 @@ from onward.models._offline_text import (
     is_no,
     is_yes,
     phrase_after_cue,
-    words,
 )
 
 Schema = dict[str, Any]
@@ -186,10 +184,6 @@ def params_of(spec: ToolSpec) -> list[Param]:
     ]
 
 
-def required_params(spec: ToolSpec) -> list[Param]:
-    return [p for p in params_of(spec) if p.required]
-
-
 # ---------------------------------------------------------------------- values
 
 
@@ -332,11 +326,6 @@ def _string_in(param: Param, text: str, used: set[str], *, answer: bool) -> str 
     return None
 
 
-def proper_names(text: str) -> Iterable[str]:
-    """Capitalised phrases of `text` (candidates for names the user typed)."""
-    return re.findall(r"[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*", text)
-
-
 def mentions(text: str, name: str) -> bool:
     """Whether `text` names `name`: the whole of it, or most of its words."""
     if not name.strip():
@@ -345,7 +334,3 @@ def mentions(text: str, name: str) -> bool:
         return True
     wanted = content_words(name)
     return len(wanted) >= 2 and len(wanted & content_words(text)) * 3 >= len(wanted) * 2
-
-
-def word_count(text: str) -> int:
-    return len(words(text))

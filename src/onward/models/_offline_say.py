@@ -69,7 +69,7 @@ def money(value: Any) -> str:
     return f"${float(value):,.2f}"
 
 
-def _singular(key: str) -> str:
+def singular(key: str) -> str:
     return stem(human(key).split()[-1]) if key else "result"
 
 
@@ -260,14 +260,14 @@ def question(param: Param, spec: ToolSpec) -> str:
         options = [
             f"{title} ({value})" for value, title in zip(param.choices, param.titles, strict=False)
         ]
-        return "Which one would you like? We have: " + _join(options, "and") + "."
+        return "Which one would you like? We have: " + join(options, "and") + "."
     if param.choices:
         shown = [str(c) for c in param.choices[: 12 if param.closed else 5]]
         lead = f"Which {label}?"
         return (
-            f"{lead} For example: {_join(shown, 'or')}."
+            f"{lead} For example: {join(shown, 'or')}."
             if not param.closed
-            else (f"{lead} ({_join(shown, 'or')})")
+            else (f"{lead} ({join(shown, 'or')})")
         )
     return f"What is the {label}?"
 
@@ -295,18 +295,10 @@ def _label(param: Param) -> str:
     return (title if isinstance(title, str) and title else human(param.name)).lower()
 
 
-def _join(values: list[str], word: str) -> str:
+def join(values: list[str], word: str = "and") -> str:
     if len(values) <= 1:
         return "".join(values)
     return ", ".join(values[:-1]) + f" {word} " + values[-1]
-
-
-def join(values: list[str], word: str = "and") -> str:
-    return _join(values, word)
-
-
-def singular(key: str) -> str:
-    return _singular(key)
 
 
 def capital(text: str) -> str:

@@ -238,13 +238,6 @@ def cue_before(text: str, start: int) -> str | None:
     return None
 
 
-def find_phrase(text: str, needle: str) -> Found | None:
-    found = re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text, re.I)
-    if found is None:
-        return None
-    return Found(value=needle, start=found.start(), cue=cue_before(text, found.start()))
-
-
 _PROPER = re.compile(r"(?:[A-Z][\w.'-]*)(?:\s+(?:[A-Z][\w.'-]*|of|de|la|del))*")
 _REGION = re.compile(r",\s*[A-Z]{2}\b.*$")
 
