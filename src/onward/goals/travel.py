@@ -100,7 +100,7 @@ FLIGHT_CITIES: list[str] = sorted(AIRPORTS)
 
 
 def examples(values: list[str]) -> JsonDict:
-    """JSON-schema `examples` for a parameter: the offline model matches them in text."""
+    """JSON-schema `examples` for a parameter: values a model can offer and recognise."""
     listed: list[JsonValue] = [*values]
     return {"examples": listed}
 
