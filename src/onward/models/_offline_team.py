@@ -107,7 +107,7 @@ def _agent_words(agent: GoalSpec) -> tuple[set[str], set[str]]:
     city names (weak)."""
     strong = _words(f"{agent.name.replace('-', ' ').replace('_', ' ')} {agent.description}")
     texts = [agent.instructions, agent.starter_prompt, *(e.user for e in agent.examples)]
-    for spec in agent.tools:
+    for spec in (t for t in agent.tools if t.model_visible):
         texts += [spec.name.replace("_", " "), spec.description]
         props = cast(Schema, spec.parameters.get("properties") or {})
         defs = cast(Schema, spec.parameters.get("$defs") or {})
