@@ -30,9 +30,11 @@ from onward.agent.contracts import (
     StartConversation,
     StateQuery,
 )
+from onward.agent.messages import Message
 from onward.config import Settings
 from onward.exceptions import InputRejected, OnwardError, UnknownGoalError
 from onward.goals.registry import get_goal, load_goals
+from onward.store.transcripts import transcript_store
 
 
 class ConversationNotFound(OnwardError):
@@ -179,7 +181,7 @@ class Conversations:
         it waits, up to `rpc_timeout_s` when given."""
         timeout = timedelta(seconds=rpc_timeout_s) if rpc_timeout_s else None
         try:
-            return await self._handle(conversation_id).query(
+            snap = await self._handle(conversation_id).query(
                 QUERY_STATE,
                 StateQuery(offset=offset),
                 result_type=ConversationSnapshot,
@@ -187,6 +189,18 @@ class Conversations:
             )
         except RPCError as exc:
             raise self._rpc(conversation_id, exc) from exc
+        return await self._with_stored(snap)
+
+    async def _with_stored(self, snap: ConversationSnapshot) -> ConversationSnapshot:
+        """The workflow holds recent messages only: the rest, and tool results held by
+        reference, come from the transcript store."""
+        store = transcript_store(self.settings)
+        start = snap.messages_offset if snap.messages_offset is not None else snap.offset
+        earlier: list[Message] = []
+        if start > snap.offset and snap.transcript is not None:
+            earlier = await store.read_range(snap.transcript, snap.offset, start)
+        messages = await store.resolve_results(snap.conversation_id, [*earlier, *snap.messages])
+        return snap.model_copy(update={"messages": messages, "messages_offset": snap.offset})
 
     async def result(self, conversation_id: str) -> ConversationResult:
         return await self._handle(conversation_id).result()

@@ -63,11 +63,14 @@ ERR_TOOL_FAILED = "ToolFailed"
 """The tool raised: retried per its policy; the last error goes back to the model."""
 ERR_TOOL_INVALID_ARGS = "ToolInvalidArguments"
 """Arguments failed the tool's own validation: never retried."""
+ERR_TRANSCRIPT = "TranscriptUnavailable"
+"""A request's transcript or goal spec is not in the store (erased, another data dir)."""
 ERR_UNKNOWN_GOAL = "UnknownGoal"
 ERR_UNKNOWN_TOOL = "UnknownTool"
 
 NON_RETRYABLE_TYPES = [
     ERR_MODEL_PERMANENT,
+    ERR_TRANSCRIPT,
     ERR_TOOL_INVALID_ARGS,
     ERR_UNKNOWN_GOAL,
     ERR_UNKNOWN_TOOL,

@@ -17,7 +17,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from onward.activities.deltas import DeltaRelay
-from onward.agent.activity_contracts import ACTIVITY_DECIDE, ACTIVITY_GUARDRAIL, DecideResult
+from onward.activities.transcripts import resolve_request
+from onward.agent.activity_contracts import (
+    ACTIVITY_DECIDE,
+    ACTIVITY_GUARDRAIL,
+    DecideRequest,
+    DecideResult,
+)
 from onward.agent.events import TOPIC_EVENTS, ConversationEvent, TokenDelta
 from onward.agent.messages import Usage
 from onward.agent.retry import model_retry_policy
@@ -25,10 +31,12 @@ from onward.exceptions import (
     ERR_MODEL_PERMANENT,
     ERR_MODEL_RATE_LIMITED,
     ERR_MODEL_TRANSIENT,
+    ERR_TRANSCRIPT,
     MalformedModelOutput,
     ModelPermanentError,
     ModelRateLimited,
     ModelTransientError,
+    UserError,
 )
 from onward.models.base import GuardrailRequest, GuardrailResponse, Model, ModelRequest
 from onward.observability import (
@@ -37,6 +45,7 @@ from onward.observability import (
     METRIC_MODEL_ERRORS,
     METRIC_TOKENS,
 )
+from onward.store.transcripts import TranscriptMissing, TranscriptStore
 
 T = TypeVar("T")
 DELTA_BATCH_INTERVAL = timedelta(milliseconds=150)
@@ -159,13 +168,25 @@ async def _publish_status(
 class LlmActivities:
     """Holds the model (built from settings in the worker, never from workflow input)."""
 
-    def __init__(self, model: Model, delta_sink: DeltaSink | None = None) -> None:
+    def __init__(
+        self, model: Model, store: TranscriptStore, delta_sink: DeltaSink | None = None
+    ) -> None:
         self.model = model
+        self.store = store
         self.delta_sink = delta_sink
         self._repeats = RepeatedErrors()
 
     @activity.defn(name=ACTIVITY_DECIDE)
-    async def decide(self, request: ModelRequest) -> DecideResult:
+    async def decide(self, wire: DecideRequest) -> DecideResult:
+        # Written before the model is called, so nothing said is lost if it fails.
+        try:
+            request, transcript = await resolve_request(self.store, wire)
+        except (UserError, TranscriptMissing) as exc:
+            raise ApplicationError(str(exc), type=ERR_TRANSCRIPT, non_retryable=True) from exc
+        result = await self._decide_resolved(request)
+        return result.model_copy(update={"transcript": transcript})
+
+    async def _decide_resolved(self, request: ModelRequest) -> DecideResult:
         # Token deltas go to the conversation's stream in small batches: live text for
         # clients, a bounded number of history events per call.
         async with DeltaRelay(DELTA_BATCH_INTERVAL) as deltas:

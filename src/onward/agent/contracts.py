@@ -21,6 +21,8 @@ UPDATE_DECIDE_APPROVAL = "decide_approval"
 UPDATE_END = "end"
 UPDATE_RAISE_BUDGET = "raise_budget"
 QUERY_STATE = "state"
+QUERY_FORK_SOURCE = "fork_source"
+"""What a fork of the conversation starts from: its goal spec, options and transcript."""
 SIGNAL_SEND_MESSAGE = "message"
 """A user message, delivered by signal: the server keeps it durably even while no worker
 runs, so an acknowledged message is never lost. Deduplicated by `message_id`."""
@@ -42,6 +44,15 @@ Status = Literal[
 ]
 Outcome = Literal["finished", "asked", "budget_exhausted", "cancelled", "failed", "ended"]
 """How a conversation ended: what a parent needs to know about a child's result."""
+
+
+class TranscriptRef(BaseModel):
+    """A transcript prefix in the transcript store: its last segment and its length."""
+
+    conversation_id: str
+    """Whose segment it is (a fork's transcript continues from its original's)."""
+    id: str
+    count: int = Field(ge=0)
 
 
 class Budget(BaseModel):
@@ -122,7 +133,7 @@ class StepResult(BaseModel):
 
 
 class ToolCallRecord(BaseModel):
-    """A tool call that ran, kept for compensation and the summary."""
+    """A tool call that ran, kept for compensation and the summary (the latest ones)."""
 
     call_id: str
     tool: str
@@ -130,6 +141,7 @@ class ToolCallRecord(BaseModel):
     ok: bool
     result: Any = None
     compensated: bool = False
+    result_ref: str | None = None
 
 
 class SendMessage(BaseModel):
@@ -147,6 +159,13 @@ class ConversationState(BaseModel):
     goal: GoalSpec
     options: ConversationOptions
     messages: list[Message] = Field(default_factory=list[Message])
+    """The recent part of the transcript, from `window_start` on: what this turn added
+    and what is not stored yet. The whole transcript is in the transcript store."""
+    window_start: int = 0
+    transcript: TranscriptRef | None = None
+    """The stored prefix of the transcript (None: nothing stored yet)."""
+    call_ids: list[str] = Field(default_factory=list[str])
+    """Tool call ids used so far (the latest ones), so ids never repeat."""
     inbox: list[SendMessage | str] = Field(default_factory=list[SendMessage | str])
     """Messages waiting for the agent, oldest first (plain strings: recorded by an
     earlier version)."""
@@ -169,9 +188,48 @@ class ConversationState(BaseModel):
     step_cache: dict[str, StepResult] = Field(default_factory=dict[str, StepResult])
     """Finished plan steps by input hash: a re-plan reuses them instead of re-running."""
 
+    @property
+    def message_count(self) -> int:
+        """The transcript's length (stored and recent)."""
+        return self.window_start + len(self.messages)
+
+    @property
+    def stored_count(self) -> int:
+        return self.transcript.count if self.transcript is not None else 0
+
+
+class ForkStart(BaseModel):
+    """Where a forked conversation starts: another conversation's transcript up to a
+    point, by reference (the stored prefix) plus the few messages after it."""
+
+    source_id: str
+    at: int = Field(ge=0)
+    """Transcript index the fork was made at: messages `[0, at)` are the fork's."""
+    turns: int = Field(ge=0)
+    transcript: TranscriptRef | None = None
+    messages: list[Message] = Field(default_factory=list[Message])
+    """Messages `[transcript.count, at)`, with tool results inline."""
+    dropped_approvals: int = 0
+    """Approvals that were pending at the fork point (they are not carried over)."""
+    call_ids: list[str] = Field(default_factory=list[str])
+    """Tool call ids of the prefix, so the fork never reuses one."""
+
+
+class ForkSource(BaseModel):
+    """The `fork_source` query's answer."""
+
+    goal: GoalSpec
+    options: ConversationOptions
+    owner: str
+    turns: int
+    transcript: TranscriptRef | None
+    window_start: int
+    messages: list[Message]
+    pending_call_ids: list[str]
+
 
 class StartConversation(BaseModel):
-    """Workflow input. `carried` is set only by continue-as-new."""
+    """Workflow input. `carried` is set only by continue-as-new, `fork` by a fork."""
 
     conversation_id: str
     owner: str = "local"
@@ -181,6 +239,7 @@ class StartConversation(BaseModel):
     first_message: str | None = None
     carried: ConversationState | None = None
     parent: ParentLink | None = None
+    fork: ForkStart | None = None
 
 
 class SendMessageResult(BaseModel):
@@ -226,7 +285,12 @@ class ConversationSnapshot(BaseModel):
     model_name: str | None
     offset: int
     messages: list[Message]
+    """From `messages_offset` on: the workflow holds only recent messages; readers get
+    the ones before from the transcript store (`Conversations.snapshot` does)."""
     answer: str | None = None
+    messages_offset: int | None = None
+    """Transcript index of `messages[0]` (None: `offset`, as recorded before the store)."""
+    transcript: TranscriptRef | None = None
 
 
 class ConversationResult(BaseModel):

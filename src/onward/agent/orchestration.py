@@ -40,6 +40,7 @@ from onward.agent.messages import NoticeMessage, ToolCallMessage, ToolResultMess
 from onward.agent.publisher import Publisher
 from onward.agent.retry import tool_retry_policy
 from onward.agent.specs import ToolSpec
+from onward.agent.transcript import TOOL_RECORDS_KEPT, taken_call_ids
 from onward.observability import METRIC_APPROVALS_DECIDED, METRIC_APPROVALS_REQUESTED
 
 
@@ -172,11 +173,7 @@ class ToolRunner:
 
     def claim_id(self, call_id: str) -> str:
         """`call_id`, or a fresh variant if the conversation already used it."""
-        s = self._s
-        taken = {r.call_id for r in s.tool_calls} | {
-            m.call_id for m in s.messages if isinstance(m, ToolCallMessage)
-        }
-        return self._unique_id(call_id, taken)
+        return self._unique_id(call_id, taken_call_ids(self._s))
 
     def _unique_id(self, call_id: str, taken: set[str]) -> str:
         # Idempotency keys are workflow id + call id, so ids must never repeat.
@@ -187,9 +184,7 @@ class ToolRunner:
 
     async def run_all(self, calls: list[ToolCall]) -> None:
         s = self._s
-        taken = {r.call_id for r in s.tool_calls} | {
-            m.call_id for m in s.messages if isinstance(m, ToolCallMessage)
-        }
+        taken = taken_call_ids(s)
         unique: list[ToolCall] = []
         for call in calls:
             cid = self._unique_id(call.call_id, taken)
@@ -213,6 +208,7 @@ class ToolRunner:
                     ok=outcome.ok,
                     content=outcome.content,
                     error=outcome.error,
+                    content_ref=outcome.content_ref,
                 )
             )
             if executed:
@@ -223,8 +219,10 @@ class ToolRunner:
                         args=call.args,
                         ok=outcome.ok,
                         result=outcome.content,
+                        result_ref=outcome.content_ref,
                     )
                 )
+                del s.tool_calls[:-TOOL_RECORDS_KEPT]
                 failed = failed or not outcome.ok
         if failed and s.goal.saga:
             await self._compensate()
@@ -313,6 +311,7 @@ class ToolRunner:
                         tool=record.tool,
                         args=record.args,
                         result=record.result,
+                        result_ref=record.result_ref if record.result is None else None,
                     ),
                 ),
             )
@@ -323,6 +322,7 @@ class ToolRunner:
                     ok=outcome.ok,
                     content=outcome.content,
                     error=outcome.error,
+                    content_ref=outcome.content_ref,
                 )
             )
             if outcome.ok:

@@ -25,7 +25,7 @@ class Publisher:
     def say(self, message: Message) -> None:
         self._s.messages.append(message)
         self.emit(
-            ConversationEvent(type="message", message=message, index=len(self._s.messages) - 1)
+            ConversationEvent(type="message", message=message, index=self._s.message_count - 1)
         )
 
     def emit(self, event: ConversationEvent) -> None:

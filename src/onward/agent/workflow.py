@@ -19,13 +19,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from onward.agent import budget as budgets
     from onward.agent import plans
+    from onward.agent import transcript as window
     from onward.agent.activity_contracts import (
         ACTIVITY_DECIDE,
         ACTIVITY_GUARDRAIL,
+        DecideRequest,
         DecideResult,
     )
     from onward.agent.approvals import refusal
     from onward.agent.contracts import (
+        QUERY_FORK_SOURCE,
         QUERY_STATE,
         SIGNAL_APPROVAL_DECISION,
         SIGNAL_CHILD_APPROVAL,
@@ -41,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         ConversationState,
         DecideApproval,
         EndConversation,
+        ForkSource,
+        ForkStart,
         Outcome,
         PendingApproval,
         RaiseBudget,
@@ -80,7 +85,7 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
     from onward.agent.specs import GoalSpec
-    from onward.models.base import GuardrailRequest, GuardrailResponse, ModelRequest
+    from onward.models.base import GuardrailRequest, GuardrailResponse
     from onward.observability import METRIC_BUDGET_STOPS
 
 INPUT_REJECTED = "InputRejected"
@@ -102,6 +107,16 @@ def _reject(reason: str) -> ApplicationError:
     return ApplicationError(reason, type=INPUT_REJECTED, non_retryable=True)
 
 
+def _fork_notice(fork: ForkStart) -> str:
+    text = f"Forked from `{fork.source_id}` after message {fork.at} (turn {fork.turns})."
+    if fork.dropped_approvals:
+        text += (
+            f" {fork.dropped_approvals} approval(s) pending at that point were not carried "
+            "over: ask again to run those tools."
+        )
+    return text
+
+
 def _quoted(text: str, limit: int = 200) -> str:
     return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
 
@@ -117,6 +132,18 @@ class ConversationWorkflow:
             options=start.options,
             parent=start.parent,
         )
+        if start.fork is not None and start.carried is None:
+            fork = start.fork
+            # Nothing before the fork point runs again: the transcript is a reference.
+            self._s.transcript = fork.transcript
+            self._s.window_start = fork.transcript.count if fork.transcript else 0
+            self._s.messages = list(fork.messages)
+            self._s.turns = fork.turns
+            self._s.call_ids = list(fork.call_ids)
+        if start.first_message and start.carried is None:
+            # Here, not in `run`: messages signalled with the start are handled before
+            # `run` begins, and the first message must stay first.
+            self._s.inbox.append(start.first_message)
         self._status: Status = "waiting_for_user"
         self._status_detail: str | None = None
         self._in_turn = False
@@ -138,6 +165,8 @@ class ConversationWorkflow:
         self._signals: list[asyncio.Task[None]] = []
         self._v2 = False
         self._check_topic = False
+        self._sent_specs: set[str] = set()
+        """Goal specs an activity has stored this run: later requests send the ref."""
 
     # ----------------------------------------------------------------- the loop
 
@@ -145,8 +174,8 @@ class ConversationWorkflow:
     async def run(self, start: StartConversation) -> ConversationResult:
         s = self._s
         self._v2 = workflow.patched(LOOP_V2)
-        if start.first_message and start.carried is None:
-            s.inbox.append(start.first_message)
+        if start.fork is not None and start.carried is None:
+            self._out.say(NoticeMessage(text=_fork_notice(start.fork)))
         try:
             await self._loop()
         except asyncio.CancelledError:
@@ -165,7 +194,7 @@ class ConversationWorkflow:
             answer=s.answer,
             usage=s.usage,
             tool_calls=s.tool_calls,
-            message_count=len(s.messages),
+            message_count=s.message_count,
             end_reason=s.end_reason or "ended",
             outcome=s.outcome or "ended",
             partial=None if s.outcome == "finished" else plans.progress_summary(s),
@@ -180,6 +209,7 @@ class ConversationWorkflow:
                 stream.detach_pollers()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 s.runs += 1
+                window.trim(s)  # the next run carries references, not messages
                 # Bound what the next run carries: old offsets get a `reset`.
                 carried = stream.get_state()
                 stream.truncate(max(0, carried.base_offset + len(carried.log) - RETAINED_ITEMS))
@@ -249,6 +279,7 @@ class ConversationWorkflow:
         self._check_topic = (
             self._v2 and s.parent is None and s.options.guardrail and s.goal.guardrail
         )
+        window.trim(s)
         self._out.say(UserMessage(text=text, id=message.message_id))
         s.turns += 1
         self._plan_ran = False
@@ -376,7 +407,7 @@ class ConversationWorkflow:
             return True
         self._review_rounds += 1
         verdict = await self._decide(
-            goal=reviewer, review=True, messages=[*s.messages, AssistantMessage(text=answer)]
+            goal=reviewer, review=True, extra=[AssistantMessage(text=answer)]
         )
         if not isinstance(verdict, Review):
             self._out.say(NoticeMessage(text="The answer could not be reviewed.", level="warning"))
@@ -466,7 +497,7 @@ class ConversationWorkflow:
         goal: GoalSpec | None = None,
         *,
         review: bool = False,
-        messages: list[Message] | None = None,
+        extra: list[Message] | None = None,
     ) -> Decision | None:
         """One validated decision, re-asking a bounded number of times on malformed
         output or a decision the goal does not allow. None when the model failed for
@@ -476,11 +507,13 @@ class ConversationWorkflow:
         hint: str | None = None
         # Only the first decision after a user message judges that message.
         check_topic, self._check_topic = self._check_topic and not review, False
+        goal_ref = window.spec_ref(goal)
         for _ in range(s.options.max_repairs + 1):
-            request = ModelRequest(
+            request = DecideRequest(
                 conversation_id=s.conversation_id,
-                goal=goal,
-                messages=list(s.messages) if messages is None else messages,
+                goal=None if goal_ref in self._sent_specs else goal,
+                goal_ref=goal_ref,
+                extra=extra or [],
                 repair_hint=hint,
                 review=review,
                 check_topic=check_topic,
@@ -489,6 +522,10 @@ class ConversationWorkflow:
             result = await self._decide_once(request)
             if result is None:
                 return None
+            if result.transcript is not None:
+                # The activity stored the goal and the messages: later requests refer.
+                self._sent_specs.add(goal_ref)
+                window.adopt(s, result.transcript)
             s.usage = s.usage + result.usage
             self._last_call = result.usage
             s.model_name = result.model_name
@@ -519,13 +556,17 @@ class ConversationWorkflow:
         )
         return None
 
-    async def _decide_once(self, request: ModelRequest) -> DecideResult | None:
+    async def _decide_once(self, request: DecideRequest) -> DecideResult | None:
         s = self._s
         while True:
             self._set_status("thinking")
-            if not request.review:
-                # Re-read: an interrupting message may have joined the transcript.
-                request = request.model_copy(update={"messages": list(s.messages)})
+            # Read at each attempt: an interrupting message may have joined the window.
+            request = request.model_copy(
+                update={
+                    "transcript": s.transcript,
+                    "messages": window.by_reference(window.unstored(s)),
+                }
+            )
             self._model_calls += 1
             self._out.event("model_call_started", detail=str(self._model_calls))
             handle = workflow.start_activity(
@@ -622,7 +663,7 @@ class ConversationWorkflow:
                 self._interrupt = True
         # When idle the loop takes it next, so its position is known now.
         return SendMessageResult(
-            index=len(s.messages) if idle else None, queued=not idle, message_id=mid
+            index=s.message_count if idle else None, queued=not idle, message_id=mid
         )
 
     @workflow.update(name=UPDATE_SEND_MESSAGE)
@@ -698,6 +739,20 @@ class ConversationWorkflow:
         if self._s.ended:
             raise _reject("the conversation has already ended")
 
+    @workflow.query(name=QUERY_FORK_SOURCE)
+    def fork_source(self) -> ForkSource:
+        s = self._s
+        return ForkSource(
+            goal=s.goal,
+            options=s.options,
+            owner=s.owner,
+            turns=s.turns,
+            transcript=s.transcript,
+            window_start=s.window_start,
+            messages=s.messages,
+            pending_call_ids=list(self._all_pending()),
+        )
+
     @workflow.query(name=QUERY_STATE)
     def state(self, query: StateQuery) -> ConversationSnapshot:
         s = self._s
@@ -710,13 +765,15 @@ class ConversationWorkflow:
             pending_approvals=list(self._all_pending().values()),
             usage=s.usage,
             budget=s.options.budget,
-            message_count=len(s.messages),
+            message_count=s.message_count,
             turns=s.turns,
             runs=s.runs,
             model_name=s.model_name,
             offset=query.offset,
-            messages=s.messages[query.offset :],
+            messages=s.messages[max(0, query.offset - s.window_start) :],
             answer=s.answer,
+            messages_offset=max(query.offset, s.window_start),
+            transcript=s.transcript,
         )
 
     # ---------------------------------------------------------------- helpers
