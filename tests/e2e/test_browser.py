@@ -57,7 +57,7 @@ async def test_travel_conversation_in_the_browser(
 
             await send(page, "I'd like to see events in San Francisco in March")
             await expect(page.locator(".tool-card").first).to_contain_text("find_events")
-            await expect(page.locator(ASSISTANT).last).to_contain_text("origin")
+            await expect(page.locator(ASSISTANT).last).to_contain_text("Where will you fly from?")
             await expect(page.locator("#status")).to_have_text("waiting for you")
 
         # The API goes away and comes back: the page's stream resumes by itself.
@@ -74,7 +74,7 @@ async def test_travel_conversation_in_the_browser(
             await expect(card.locator("pre.args")).to_contain_text("ada@example.com")
             await card.locator("button.approve").click()
 
-            await expect(page.locator("#status")).to_have_text("ended")
+            await expect(page.locator("#status")).to_have_text("waiting for you")
             answer = page.locator(ASSISTANT).last
             await expect(answer).to_contain_text(re.compile(r"\binv[_-]\w+"))
             await expect(answer.locator("ul li").first).to_be_visible()  # safe markdown
@@ -115,9 +115,9 @@ async def test_travel_conversation_in_the_browser(
             first = page.locator(".conversations li.current .title")
             await expect(first).to_have_text(XSS_SCRIPT)  # named by its first message
             await send(page, "events in Chicago in May")
-            await expect(page.locator(ASSISTANT).last).to_contain_text("origin")
+            await expect(page.locator(ASSISTANT).last).to_contain_text("Where will you fly from?")
             await send(page, XSS_IMG)
-            await expect(page.locator("#status")).to_have_text("ended")
+            await expect(page.locator("#status")).to_have_text("waiting for you")
             await expect(page.locator(".message.user")).to_have_text(
                 [XSS_SCRIPT, "events in Chicago in May", XSS_IMG]
             )

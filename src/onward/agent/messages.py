@@ -49,6 +49,8 @@ class ToolResultMessage(BaseModel):
 
 
 NoticeLevel = Literal["info", "warning", "error"]
+NOTICE_REVIEW_REJECTED = "review_rejected"
+"""`NoticeMessage.code` of a reviewer's rejection of a draft answer."""
 
 
 class NoticeMessage(BaseModel):
@@ -57,6 +59,9 @@ class NoticeMessage(BaseModel):
     kind: Literal["notice"] = "notice"
     text: str
     level: NoticeLevel = "info"
+    code: str | None = None
+    """What the notice is about, for a program (a model) to read without parsing the
+    prose, e.g. `NOTICE_REVIEW_REJECTED`."""
 
 
 Message = Annotated[

@@ -41,6 +41,9 @@ class ToolSpec(BaseModel):
     MCP server of the goal at the start of the run)."""
     read_only: bool | None = None
     """The tool says it changes nothing (MCP `readOnlyHint`); None = not known."""
+    model_visible: bool = True
+    """False for a tool only the workflow runs (a saga's compensation): it is never
+    offered to a model, and a model's call to it is refused like a tool outside the goal."""
 
 
 # ----------------------------------------------------------------- MCP servers

@@ -75,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.graphs import run_graph_turn
     from onward.agent.mcp import McpCatalog
     from onward.agent.messages import (
+        NOTICE_REVIEW_REJECTED,
         AssistantMessage,
         Message,
         NoticeLevel,
@@ -436,6 +437,7 @@ class ConversationWorkflow:
                 text=f"{plans.REVIEW_REJECTED} (round {self._review_rounds} of "
                 f"{rounds}): {verdict.feedback or 'no reason given'}\n\n"
                 f"Draft: {answer[:REVIEW_DRAFT_CHARS]}",
+                code=NOTICE_REVIEW_REJECTED,
             )
         )
         return False

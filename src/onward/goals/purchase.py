@@ -1,9 +1,12 @@
-"""Purchase goal: reserve stock, charge the card, ship, as a saga.
+"""Purchase goal: reserve stock, charge the card (a human approves), ship, as a saga.
 
 Each step is a ledger write keyed by the tool call's idempotency key. Reserving and
 charging have compensations (`release_reservation`, `refund_charge`): when a later step
-fails, the workflow runs them newest-first and tells the user what was undone. The
-compensations find `reservation_id` / `charge_id` by name in the undone call's result.
+fails, the workflow runs them newest-first and tells the user what was undone. They are
+the saga's alone (`model_visible=False`): no model is offered them, and they only touch
+records of their own conversation. The charge is for the reservation's amount, read
+from the ledger; a model only names the reservation (and must state its amount, which
+is checked), so the approver sees what is charged.
 
 Shipping always fails for the demo SKU `FRAGILE-1` and for `ONWARD_PURCHASE_FAIL_SKU`,
 so the saga can be watched end to end.
@@ -18,9 +21,15 @@ from pydantic.config import JsonValue
 
 from onward.agent.specs import ExampleTurn, RetrySpec
 from onward.config import get_settings
-from onward.exceptions import OnwardRuntimeError
+from onward.exceptions import OnwardRuntimeError, ToolRefused
 from onward.goals.base import Goal
-from onward.store.ledger import OutOfStock, RecordNotFound, ledger_for
+from onward.store.ledger import (
+    ChargeRefused,
+    OutOfStock,
+    RecordNotFound,
+    WrongAmount,
+    ledger_for,
+)
 from onward.tools import ToolContext, tool
 from onward.tools.decorator import ToolArgumentsError
 
@@ -35,7 +44,9 @@ CATALOG: dict[str, tuple[str, int, int]] = {
     "LAMP-2": ("Brass desk lamp", 5900, 8),
     DEMO_FAIL_SKU: ("Hand-blown glass vase (cannot be shipped: demo of the saga)", 7500, 5),
 }
-_SKU_EXAMPLES: list[JsonValue] = [*CATALOG]
+_SKU_CHOICES: list[JsonValue] = [
+    {"const": sku, "title": name} for sku, (name, *_) in CATALOG.items()
+]
 # Stripe-style test tokens; a real integration would get these from the card form.
 _TEST_CARDS = {"tok_visa": "4242", "tok_mastercard": "4444", "tok_amex": "8431"}
 DECLINED_TOKEN = "tok_chargeDeclined"
@@ -47,12 +58,13 @@ class ShipmentFailed(OnwardRuntimeError):
 
 Sku = Annotated[
     str,
-    Field(description="Catalog SKU, e.g. `MUG-1`.", json_schema_extra={"examples": _SKU_EXAMPLES}),
+    Field(description="Catalog SKU, e.g. `MUG-1`.", json_schema_extra={"oneOf": _SKU_CHOICES}),
 ]
 Quantity = Annotated[int, Field(ge=1, le=100, description="Number of units.")]
+ReservationId = Annotated[str, Field(min_length=1, description="From `reserve_inventory`.")]
 
 
-@tool(compensation="release_reservation", timeout_s=15)
+@tool(compensation="release_reservation", timeout_s=15, follow_ups=["charge_card"])
 def reserve_inventory(sku: Sku, quantity: Quantity, ctx: ToolContext) -> dict[str, Any]:
     """Reserve units of a product; returns `reservation_id` and the `amount_usd` to charge."""
     item = CATALOG.get(sku.strip().upper())
@@ -66,10 +78,11 @@ def reserve_inventory(sku: Sku, quantity: Quantity, ctx: ToolContext) -> dict[st
             quantity=quantity,
             unit_price_cents=unit_cents,
             stock=stock,
+            conversation_id=ctx.conversation_id,
         )
     except OutOfStock as exc:
         # Retrying cannot create stock: report it to the model at once.
-        raise ToolArgumentsError(str(exc)) from exc
+        raise ToolRefused(str(exc)) from exc
     return {
         "reservation_id": reservation.id,
         "sku": reservation.sku,
@@ -81,9 +94,22 @@ def reserve_inventory(sku: Sku, quantity: Quantity, ctx: ToolContext) -> dict[st
     }
 
 
-@tool(compensation="refund_charge", timeout_s=30)
+@tool(
+    approval="confirm",
+    compensation="refund_charge",
+    timeout_s=30,
+    follow_ups=["create_shipment"],
+)
 def charge_card(
-    amount_usd: Annotated[float, Field(gt=0, le=10_000, description="Amount to charge.")],
+    reservation_id: ReservationId,
+    amount_usd: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=10_000,
+            description="The reservation's amount in US dollars (checked against it).",
+        ),
+    ],
     card_token: Annotated[
         str,
         Field(
@@ -94,17 +120,31 @@ def charge_card(
     ],
     ctx: ToolContext,
 ) -> dict[str, Any]:
-    """Charge the customer's card; returns `charge_id`."""
+    """Charge the customer's card for a reservation (a human approves first).
+
+    The amount charged is the reservation's; a different `amount_usd` is refused.
+    Returns `charge_id`.
+    """
     if card_token == DECLINED_TOKEN:
-        raise ToolArgumentsError("the card was declined; ask for another card")
+        raise ToolRefused("the card was declined; ask for another card")
     last4 = _TEST_CARDS.get(card_token) or (
         card_token[-4:] if card_token[-4:].isdigit() else "0000"
     )
-    charge = ledger_for(get_settings()).record_charge(
-        ctx.idempotency_key, amount_cents=round(amount_usd * 100), card_last4=last4
-    )
+    try:
+        charge = ledger_for(get_settings()).record_charge(
+            ctx.idempotency_key,
+            reservation_id=reservation_id,
+            card_last4=last4,
+            conversation_id=ctx.conversation_id,
+            expected_amount_cents=round(amount_usd * 100),
+        )
+    except (RecordNotFound, WrongAmount) as exc:
+        raise ToolArgumentsError(str(exc)) from exc
+    except ChargeRefused as exc:
+        raise ToolRefused(str(exc)) from exc
     return {
         "charge_id": charge.id,
+        "reservation_id": charge.reservation_id,
         "amount_usd": charge.amount_cents / 100,
         "card_last4": charge.card_last4,
         "status": charge.status,
@@ -124,7 +164,11 @@ def create_shipment(
     if normalized == DEMO_FAIL_SKU or (fail_sku and normalized == fail_sku.strip().upper()):
         raise ShipmentFailed(f"the carrier cannot ship {normalized} to {address!r}")
     shipment = ledger_for(get_settings()).record_shipment(
-        ctx.idempotency_key, sku=normalized, quantity=quantity, address=address
+        ctx.idempotency_key,
+        sku=normalized,
+        quantity=quantity,
+        address=address,
+        conversation_id=ctx.conversation_id,
     )
     return {
         "shipment_id": shipment.id,
@@ -133,15 +177,15 @@ def create_shipment(
     }
 
 
-@tool(timeout_s=15)
-def release_reservation(
-    reservation_id: Annotated[str, Field(description="From `reserve_inventory`.")],
-    ctx: ToolContext,
-) -> dict[str, Any]:
-    """Release a reservation so the units are available again (undoes reserve_inventory)."""
+@tool(timeout_s=15, model_visible=False)
+def release_reservation(reservation_id: ReservationId, ctx: ToolContext) -> dict[str, Any]:
+    """Release a reservation so the units are available again (undoes reserve_inventory).
+
+    Run by the saga only, and only for this conversation's reservations.
+    """
     try:
         release = ledger_for(get_settings()).release_reservation(
-            ctx.idempotency_key, reservation_id
+            ctx.idempotency_key, reservation_id, conversation_id=ctx.conversation_id
         )
     except RecordNotFound as exc:
         raise ToolArgumentsError(str(exc)) from exc
@@ -152,14 +196,19 @@ def release_reservation(
     }
 
 
-@tool(timeout_s=30)
+@tool(timeout_s=30, model_visible=False)
 def refund_charge(
-    charge_id: Annotated[str, Field(description="From `charge_card`.")],
+    charge_id: Annotated[str, Field(min_length=1, description="From `charge_card`.")],
     ctx: ToolContext,
 ) -> dict[str, Any]:
-    """Refund a charge in full (undoes charge_card)."""
+    """Refund a charge in full (undoes charge_card).
+
+    Run by the saga only, and only for this conversation's charges.
+    """
     try:
-        refund = ledger_for(get_settings()).refund_charge(ctx.idempotency_key, charge_id)
+        refund = ledger_for(get_settings()).refund_charge(
+            ctx.idempotency_key, charge_id, conversation_id=ctx.conversation_id
+        )
     except RecordNotFound as exc:
         raise ToolArgumentsError(str(exc)) from exc
     return {
@@ -179,23 +228,26 @@ PURCHASE = Goal(
             f"{sku} ({name}, ${cents / 100:.2f})" for sku, (name, cents, _) in CATALOG.items()
         )
         + ".\n"
-        "1. Learn the SKU, the quantity, a card token (e.g. `tok_visa`) and the delivery "
-        "address; ask for whatever is missing. Never accept a raw card number.\n"
-        "2. Call `reserve_inventory`, then `charge_card` with the reservation's "
-        "`amount_usd`, then `create_shipment`, one step at a time.\n"
+        "1. Learn the product, the quantity, a card token (e.g. `tok_visa`) and the "
+        "delivery address; ask for whatever is missing. Never accept a raw card number.\n"
+        "2. Call `reserve_inventory`, then `charge_card` with the reservation's id and "
+        "`amount_usd` (a human approves every charge), then `create_shipment`, one step "
+        "at a time.\n"
         "3. If a step fails, the system undoes the earlier steps by itself (releases the "
         "reservation, refunds the charge) and adds a notice: tell the user what failed "
-        "and what was undone. Do not call `release_reservation` or `refund_charge` "
-        "yourself unless the user asks to cancel a completed order.\n"
+        "and what was undone.\n"
         "4. Finish with the order summary and the tracking number."
     ),
     tools=[reserve_inventory, charge_card, create_shipment, release_reservation, refund_charge],
-    starter_prompt="What would you like to buy? Our catalog: " + ", ".join(CATALOG) + ".",
+    starter_prompt="What would you like to buy? Our catalog: "
+    + ", ".join(f"{name} ({sku})" for sku, (name, *_) in CATALOG.items())
+    + ".",
     examples=[
         ExampleTurn(
             user="Two MUG-1 to 12 Elm St, Springfield; pay with tok_visa.",
             assistant="(calls reserve_inventory sku=MUG-1 quantity=2, then charge_card with "
-            "amount_usd=36.0 and card_token=tok_visa, then create_shipment)",
+            "its reservation_id, amount_usd=36.0 and card_token=tok_visa, then "
+            "create_shipment)",
         ),
     ],
     saga=True,

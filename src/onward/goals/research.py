@@ -36,7 +36,6 @@ _STOPWORDS = frozenset({
 })
 # fmt: on
 _CITATION = re.compile(r"\[(doc-\d+)\]")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def corpus_index() -> TextIndex:
     return TextIndex(bundled_data("corpus.json", "documents"), tag_field="topic")
 
 
-@tool(local=True, timeout_s=10)
+@tool(local=True, timeout_s=10, follow_ups=["store_report"])
 def search_documents(
     query: Annotated[str, Field(min_length=1, description="Keywords or a question.")],
     limit: Annotated[int, Field(ge=1, le=10, description="How many hits to return.")] = 5,
@@ -125,8 +124,7 @@ def search_documents(
     """Search the document collection; returns ranked hits (id, title, snippet, text).
 
     Cite a hit in your report as [doc-id], e.g. [doc-004]. `sources` lists the hit ids
-    in rank order; `title` and `body` are a plain extractive draft (one cited sentence
-    per hit) to improve on before `store_report`.
+    in rank order.
     """
     hits = corpus_index().search(query, limit)
     result: dict[str, Any] = {
@@ -143,24 +141,10 @@ def search_documents(
             for h in hits
         ],
         "sources": [h.id for h in hits],
-        "title": f"Research: {query}",
-        "body": draft_report(query, hits),
     }
     if not hits:
         result["note"] = "No documents matched; try other or fewer keywords."
     return result
-
-
-def draft_report(query: str, hits: list[Hit]) -> str:
-    """A plain extractive draft: the first sentence of each hit, cited.
-
-    It keeps the goal usable by the offline model, which cannot write prose itself.
-    """
-    if not hits:
-        return f"The collection has no documents about {query!r}."
-    lines = [f"What the collection says about {query!r}:"]
-    lines += [f"- {_SENTENCE.split(h.body, maxsplit=1)[0]} [{h.id}]" for h in hits]
-    return "\n".join(lines)
 
 
 @tool(timeout_s=15)
@@ -182,7 +166,11 @@ def store_report(
         # Grounding check: a citation the search never returned was made up.
         raise ToolArgumentsError(f"unknown document ids {unknown}; cite only search results")
     report = ledger_for(get_settings()).record_report(
-        ctx.idempotency_key, title=title, body=body, sources=listed
+        ctx.idempotency_key,
+        title=title,
+        body=body,
+        sources=listed,
+        conversation_id=ctx.conversation_id,
     )
     return {
         "report_id": report.id,

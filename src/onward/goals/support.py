@@ -71,17 +71,13 @@ def kb_index() -> TextIndex:
     return TextIndex(bundled_data("kb.json", "articles"), tag_field="category")
 
 
-@tool(local=True, timeout_s=10)
+@tool(local=True, timeout_s=10, follow_ups=["classify"])
 def search_kb(
     question: Annotated[str, Field(min_length=1, description="The customer's question.")],
 ) -> dict[str, Any]:
-    """Search the help-center knowledge base; returns the best articles, best first.
-
-    When an article matches, `subject` and `body` are a draft reply built from the best
-    one, ready to adapt for `send_email`.
-    """
+    """Search the help-center knowledge base; returns the best articles, best first."""
     hits = kb_index().search(question, limit=3)
-    result: dict[str, Any] = {
+    return {
         "question": question,
         "articles": [
             {"id": h.id, "title": h.title, "category": h.tag, "text": h.body, "score": h.score}
@@ -89,32 +85,19 @@ def search_kb(
         ],
         "found": bool(hits),
     }
-    if hits:
-        best = hits[0]
-        result["subject"] = f"Re: {question}"[:200]
-        result["body"] = (
-            f'Hello,\n\n{best.body}\n\n(From our help center: "{best.title}", {best.id}.)'
-            "\n\nBest regards,\nLumen Notes support"
-        )
-    return result
 
 
-@tool(local=True, timeout_s=5)
+@tool(local=True, timeout_s=5, follow_ups=["send_email", "create_ticket"])
 def classify(
     question: Annotated[str, Field(min_length=1, description="The customer's question.")],
 ) -> dict[str, Any]:
     """Classify a support question as faq, account, billing or escalate.
 
-    `suggested_next_tool` is `create_ticket` for escalations (a human takes over) and
-    `send_email` otherwise (answer from the knowledge base).
+    An `escalate` question goes to a human (`create_ticket`); the others are answered
+    from the knowledge base (`send_email`).
     """
     category, matched = classify_question(question)
-    return {
-        "question": question,
-        "category": category,
-        "matched_keywords": matched,
-        "suggested_next_tool": "create_ticket" if category == "escalate" else "send_email",
-    }
+    return {"question": question, "category": category, "matched_keywords": matched}
 
 
 @tool(timeout_s=15)
@@ -123,17 +106,21 @@ def create_ticket(
     category: Category,
     ctx: ToolContext,
 ) -> dict[str, Any]:
-    """Open a ticket so a human support agent follows up; returns the ticket id."""
+    """Escalate to a human: open a ticket so a support agent follows up; returns its id.
+
+    Also the way out when the knowledge base has no answer.
+    """
     ticket = ledger_for(get_settings()).record_ticket(
-        ctx.idempotency_key, question=question, category=category
+        ctx.idempotency_key,
+        question=question,
+        category=category,
+        conversation_id=ctx.conversation_id,
     )
     return {
         "ticket_id": ticket.id,
         "category": ticket.category,
         "status": ticket.status,
         "priority": "high" if ticket.category == "escalate" else "normal",
-        # A ticket ends the conversation's work: a human takes it from here.
-        "suggested_next_tool": None,
     }
 
 
@@ -178,7 +165,13 @@ def send_email(
     """Email the answer to the customer (a human approves it first)."""
     settings = get_settings()
     ledger = ledger_for(settings)
-    email = ledger.record_email(ctx.idempotency_key, recipient=to, subject=subject, body=body)
+    email = ledger.record_email(
+        ctx.idempotency_key,
+        recipient=to,
+        subject=subject,
+        body=body,
+        conversation_id=ctx.conversation_id,
+    )
     if settings.smtp_url is not None and email.status == "queued":
         # A crash after sending but before marking it sent re-sends on retry; the
         # fixed Message-ID lets the receiving side deduplicate.
@@ -189,7 +182,6 @@ def send_email(
         "to": email.recipient,
         "subject": email.subject,
         "status": email.status,
-        "suggested_next_tool": None,
     }
 
 
@@ -206,7 +198,6 @@ SUPPORT = Goal(
         "if you do not have it), a subject and the answer. A human approves every email; "
         "if it is rejected or not approved in time, tell the customer and offer a ticket.\n"
         "4. If the knowledge base has no answer, open a ticket instead of guessing.\n"
-        # Naming the topics also tells the offline guardrail what is on topic.
         "Help-center topics: "
         + "; ".join(a["title"].rstrip("?") for a in bundled_data("kb.json", "articles"))
         + ".\nAlways escalate messages about: "

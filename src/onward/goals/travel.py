@@ -9,7 +9,6 @@ the ledger and, when `ONWARD_STRIPE_API_KEY` is set, created through Stripe.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import math
 import random
@@ -23,9 +22,9 @@ from pydantic.config import JsonDict, JsonValue
 
 from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
-from onward.exceptions import UserError
+from onward.goals._stripe_invoice import stripe_invoice
 from onward.goals.base import Goal
-from onward.store.ledger import Invoice, ledger_for
+from onward.store.ledger import ledger_for
 from onward.tools import ToolContext, tool
 from onward.tools.decorator import ToolArgumentsError
 
@@ -101,7 +100,7 @@ FLIGHT_CITIES: list[str] = sorted(AIRPORTS)
 
 
 def examples(values: list[str]) -> JsonDict:
-    """JSON-schema `examples` for a parameter: the offline model matches them in text."""
+    """JSON-schema `examples` for a parameter: values a model can offer and recognise."""
     listed: list[JsonValue] = [*values]
     return {"examples": listed}
 
@@ -121,16 +120,24 @@ def _next_occurrence(month: int, day: int, today: date) -> date:
     return candidate if candidate >= today else date(today.year + 1, month, day)
 
 
-City = Annotated[
+Origin = Annotated[
     str,
     Field(
-        description="A North American city name.",
+        description="The city the traveller flies from.",
         json_schema_extra=examples(FLIGHT_CITIES),
     ),
 ]
+Destination = Annotated[
+    str,
+    Field(
+        description="The city the traveller flies to: where the event is.",
+        json_schema_extra=examples(FLIGHT_CITIES),
+    ),
+]
+TravelDate = Annotated[date, Field(description="Travel date, YYYY-MM-DD: the event's date.")]
 
 
-@tool(local=True, timeout_s=5)
+@tool(local=True, timeout_s=5, follow_ups=["search_flights"])
 def find_events(
     city: Annotated[
         str,
@@ -143,9 +150,9 @@ def find_events(
 ) -> dict[str, Any]:
     """Find events in a North American city during a month.
 
-    Returns the events with their dates (the next time that month comes round), and
-    `destination`/`date` ready to pass to `search_flights`. When the city or month has
-    no events, `note` says which cities or months do.
+    Returns the events, each with its date (the next time that month comes round),
+    venue and city. When there are none, `alternatives` lists the months (or cities)
+    that do have events and `note` says so in words.
     """
     canonical = _city(city) or city.strip()
     month_number = MONTHS.index(month) + 1
@@ -158,6 +165,7 @@ def find_events(
                 "name": e["name"],
                 "date": _next_occurrence(month_number, e["day"], today).isoformat(),
                 "venue": e["venue"],
+                "city": canonical,
                 "category": e["category"],
                 "description": e["description"],
             }
@@ -165,17 +173,10 @@ def find_events(
         ),
         key=lambda e: e["date"],
     )
-    result: dict[str, Any] = {
-        "city": canonical,
-        "month": month,
-        "events": events,
-        "destination": canonical,
-        "date": events[0]["date"]
-        if events
-        else _next_occurrence(month_number, 15, today).isoformat(),
-    }
+    result: dict[str, Any] = {"city": canonical, "month": month, "events": events}
     if not events:
         if canonical not in EVENT_CITIES:
+            result["alternatives"] = {"city": EVENT_CITIES}
             result["note"] = f"No events known for {city!r}. Cities with events: " + ", ".join(
                 EVENT_CITIES
             )
@@ -185,6 +186,7 @@ def find_events(
                 for m in MONTHS
                 if any(e["city"] == canonical and e["month"] == m for e in load_events())
             ]
+            result["alternatives"] = {"month": other}
             result["note"] = f"No events in {canonical} in {month}; try: {', '.join(other)}."
     return result
 
@@ -231,18 +233,7 @@ def flight_schedule(origin: str, destination: str, day: date) -> list[dict[str, 
     return sorted(flights, key=lambda f: f["departure_time"])
 
 
-@tool(local=True, timeout_s=5)
-def search_flights(
-    origin: City,
-    destination: City,
-    date: Annotated[date, Field(description="Travel date, ISO `YYYY-MM-DD`.")],
-) -> dict[str, Any]:
-    """Search flights between two North American cities on a date.
-
-    Returns every flight of the day and, at the top level, the cheapest one's
-    `flight_number`, `price_usd`, and an `amount_usd`/`description` ready for
-    `create_invoice`.
-    """
+def _route(origin: str, destination: str) -> tuple[str, str]:
     known = ", ".join(FLIGHT_CITIES)
     src, dst = _city(origin), _city(destination)
     if src is None or dst is None:
@@ -250,66 +241,47 @@ def search_flights(
         raise ToolArgumentsError(f"no airport known for {bad!r}; cities served: {known}")
     if src == dst:
         raise ToolArgumentsError("origin and destination are the same city")
-    flights = flight_schedule(src, dst, date)
-    cheapest = min(flights, key=lambda f: f["price_usd"])
-    route = f"{src} ({AIRPORTS[src][0]}) to {dst} ({AIRPORTS[dst][0]})"
+    return src, dst
+
+
+@tool(local=True, timeout_s=5, follow_ups=["create_invoice"])
+def search_flights(origin: Origin, destination: Destination, date: TravelDate) -> dict[str, Any]:
+    """Search flights between two North American cities on a date.
+
+    Returns every flight of the day in departure order: number, airline, departure and
+    arrival times (local), duration, stops and price.
+    """
+    src, dst = _route(origin, destination)
     return {
         "origin": src,
         "destination": dst,
         "date": date.isoformat(),
-        "flights": flights,
-        **cheapest,
-        "amount_usd": cheapest["price_usd"],
-        "description": f"Flight {cheapest['flight_number']} {route} on {date.isoformat()}",
+        "flights": flight_schedule(src, dst, date),
     }
+
+
+def find_flight(origin: str, destination: str, day: date, flight_number: str) -> dict[str, Any]:
+    """The scheduled flight `flight_number` of a route and day.
+
+    Raises:
+        ToolArgumentsError: no such route, or no such flight on it that day.
+    """
+    src, dst = _route(origin, destination)
+    flights = flight_schedule(src, dst, day)
+    wanted = flight_number.strip().upper()
+    found = next((f for f in flights if f["flight_number"] == wanted), None)
+    if found is None:
+        listed = ", ".join(f["flight_number"] for f in flights)
+        raise ToolArgumentsError(
+            f"no flight {flight_number!r} from {src} to {dst} on {day.isoformat()}; "
+            f"that day's flights: {listed}"
+        )
+    return {"origin": src, "destination": dst, **found}
 
 
 def _local_pay_url(invoice_id: str) -> str:
     settings = get_settings()
     return f"http://{settings.api_host}:{settings.api_port}/pay/{invoice_id}"
-
-
-def _stripe_invoice(api_key: str, key: str, invoice: Invoice) -> tuple[str, str]:
-    """Create and finalize a Stripe invoice; returns (Stripe id, hosted pay link).
-
-    Every request carries an idempotency key derived from the tool call's, so a retried
-    activity gets Stripe's recorded responses instead of a second invoice.
-    """
-    try:
-        stripe: Any = importlib.import_module("stripe")
-    except ModuleNotFoundError as exc:
-        raise UserError(
-            "`ONWARD_STRIPE_API_KEY` is set but the `stripe` package is missing; "
-            "run `pip install stripe`"
-        ) from exc
-    customer_params: dict[str, Any] = {"email": invoice.customer_email}
-    if invoice.customer_name:
-        customer_params["name"] = invoice.customer_name
-    customer = stripe.Customer.create(
-        api_key=api_key, idempotency_key=f"{key}:customer", **customer_params
-    )
-    draft = stripe.Invoice.create(
-        api_key=api_key,
-        idempotency_key=f"{key}:invoice",
-        customer=customer["id"],
-        collection_method="send_invoice",
-        days_until_due=14,
-        description=invoice.description,
-        metadata={"onward_invoice_id": invoice.id},
-    )
-    stripe.InvoiceItem.create(
-        api_key=api_key,
-        idempotency_key=f"{key}:item",
-        customer=customer["id"],
-        invoice=draft["id"],
-        amount=invoice.amount_cents,
-        currency=invoice.currency,
-        description=invoice.description,
-    )
-    final = stripe.Invoice.finalize_invoice(
-        draft["id"], api_key=api_key, idempotency_key=f"{key}:finalize"
-    )
-    return str(final["id"]), str(final["hosted_invoice_url"])
 
 
 @tool(approval="confirm", timeout_s=60)
@@ -318,20 +290,31 @@ def create_invoice(
         str,
         Field(
             pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-            description="Who pays.",
+            description="Who pays: the email address the invoice is sent to.",
             json_schema_extra={"format": "email"},
         ),
     ],
-    amount_usd: Annotated[float, Field(gt=0, le=100_000, description="Total in US dollars.")],
-    description: Annotated[str, Field(min_length=1, description="What the invoice is for.")],
+    flight_number: Annotated[
+        str, Field(min_length=2, description="The chosen flight, from `search_flights`.")
+    ],
+    origin: Origin,
+    destination: Destination,
+    date: TravelDate,
     ctx: ToolContext,
     customer_name: str = "",
 ) -> dict[str, Any]:
-    """Create an invoice for the trip and return its id and pay link (needs approval).
+    """Invoice the trip: the chosen flight at its scheduled price (needs approval).
 
-    Use the `amount_usd` and `description` from `search_flights` and the customer's
-    email address.
+    The amount and description come from the flight schedule, never from the caller.
+    Returns the invoice id and its pay link.
     """
+    flight = find_flight(origin, destination, date, flight_number)
+    route = f"{flight['origin']} ({AIRPORTS[flight['origin']][0]}) to {flight['destination']} "
+    route += f"({AIRPORTS[flight['destination']][0]})"
+    description = (
+        f"Flight {flight['flight_number']} ({flight['airline']}) {route} on {date.isoformat()}, "
+        f"departing {flight['departure_time']}"
+    )
     settings = get_settings()
     ledger = ledger_for(settings)
     key = ctx.idempotency_key
@@ -341,13 +324,14 @@ def create_invoice(
         customer_email=customer_email,
         customer_name=customer_name,
         description=description,
-        amount_cents=round(amount_usd * 100),
+        amount_cents=round(flight["price_usd"] * 100),
         provider="stripe" if stripe_key else "local",
+        conversation_id=ctx.conversation_id,
     )
     if invoice.pay_url is None:
         # A retry after a crash between the two writes finishes the same invoice.
         if invoice.provider == "stripe":
-            ref, url = _stripe_invoice(stripe_key, key, invoice)
+            ref, url = stripe_invoice(stripe_key, key, invoice)
         else:
             ref, url = invoice.id, _local_pay_url(invoice.id)
         invoice = ledger.attach_payment_link(invoice.id, ref, url)
@@ -369,13 +353,15 @@ TRAVEL = Goal(
     instructions=(
         "You are a travel agent for events in North American cities.\n"
         "1. Learn the city and the month the user wants; call `find_events`. If it finds "
-        "nothing, tell the user which cities or months have events.\n"
-        "2. Let the user pick an event (or take the only one), learn where they fly from, "
-        "then call `search_flights` with that origin, the event city as destination and "
-        "the event date.\n"
-        "3. Propose the cheapest flight (number, times, price). When the user agrees and "
-        "gives an email address, call `create_invoice` with the flight's `amount_usd`, "
-        "its `description` and the email. A human must approve the invoice.\n"
+        "nothing, say so and offer its `alternatives` (other months or cities); do not "
+        "go on to flights.\n"
+        "2. Present the events by name, date and venue. Let the user pick one (or take "
+        "the only one), learn where they fly from, then call `search_flights` with that "
+        "origin, the event's city as destination and the event's date.\n"
+        "3. Present the flights (airline, number, times, price) and propose the cheapest. "
+        "When the user agrees and gives an email address, call `create_invoice` with the "
+        "chosen flight's number, the route, the date and the email. A human must approve "
+        "the invoice.\n"
         "4. Finish with the event, the flight and the invoice's pay link.\n"
         "Never invent events, flights or prices: only use what the tools return."
     ),
@@ -384,12 +370,13 @@ TRAVEL = Goal(
     examples=[
         ExampleTurn(
             user="What's on in Austin in November?",
-            assistant="(calls find_events with city=Austin, month=November)",
+            assistant="(calls find_events with city=Austin, month=November, then names the "
+            "events with their dates and venues)",
         ),
         ExampleTurn(
             user="Book me a flight from Denver to the Austin music weekend.",
             assistant="(calls search_flights with origin=Denver, destination=Austin and the "
-            "event date, then proposes the cheapest flight)",
+            "event date, then lists the flights and proposes the cheapest)",
         ),
     ],
 )

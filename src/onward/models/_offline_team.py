@@ -8,8 +8,9 @@ give the same decision, so replays and retries agree.
   `one`..`ten` before a plural, default 1, at most `max_plan_steps`), each for the agent
   whose words best match the request and each with its own pick of the choices the
   request leaves open (a city, a month); with one, it finishes with the steps' answers,
-  one per line. After a reviewer's rejection it plans again: the same steps, which the
-  workflow does not run twice, so only failed or cancelled ones are retried.
+  one per line. After a reviewer's rejection (a notice with that code) it plans again:
+  the same steps, which the workflow does not run twice, so only failed or cancelled
+  ones are retried.
 - A router hands the conversation to the agent whose words best match the latest user
   message, and asks which agent is wanted when none matches or several match equally.
 - A reviewer approves a draft unless it is empty or reports a failure.
@@ -33,6 +34,7 @@ from onward.agent.decisions import (
     RunPlan,
 )
 from onward.agent.messages import (
+    NOTICE_REVIEW_REJECTED,
     AssistantMessage,
     Message,
     NoticeMessage,
@@ -42,10 +44,9 @@ from onward.agent.messages import (
 )
 from onward.agent.plans import REVIEW_REJECTED
 from onward.agent.specs import GoalSpec
-from onward.models._offline_args import ACKS, WORD, Schema, choices, content_words, resolve
+from onward.models._offline_args import Schema, choice_titles, choices, resolve
+from onward.models._offline_text import ACKS, WORD, content_words
 
-REJECTION_PREFIX = REVIEW_REJECTED
-"""How the workflow's notice of a rejected draft begins."""
 FAILURE_WORDS = ("could not", "failed", "cancelled")
 """Words in a draft that mean part of the work was not done."""
 NUMBER_WORDS = {
@@ -106,12 +107,13 @@ def _agent_words(agent: GoalSpec) -> tuple[set[str], set[str]]:
     city names (weak)."""
     strong = _words(f"{agent.name.replace('-', ' ').replace('_', ' ')} {agent.description}")
     texts = [agent.instructions, agent.starter_prompt, *(e.user for e in agent.examples)]
-    for spec in agent.tools:
+    for spec in (t for t in agent.tools if t.model_visible):
         texts += [spec.name.replace("_", " "), spec.description]
         props = cast(Schema, spec.parameters.get("properties") or {})
         defs = cast(Schema, spec.parameters.get("$defs") or {})
         for prop in props.values():
-            texts += [str(v) for v in choices(resolve(cast(Schema, prop), defs))]
+            resolved = resolve(cast(Schema, prop), defs)
+            texts += [str(v) for v in choices(resolved)] + choice_titles(resolved)
     weak = set[str]().union(*(_words(t) for t in texts))
     return strong, weak - strong
 
@@ -176,7 +178,7 @@ def route(goal: GoalSpec, messages: Sequence[Message]) -> Decision:
         calls = sum(isinstance(m, ToolCallMessage) for m in messages)
         return Handoff(call_id=f"offline-handoff-{calls + 1}", goal=tied[0].name)
     if tied:
-        names = " or ".join(f"`{a.name}`" for a in tied)
+        names = " or ".join(a.name for a in tied)
         return AskUser(text=f"Should {names} take care of this? Please name one.")
     return AskUser(
         text="Which of these can I help you with? Name one, or say a bit more about what "
@@ -267,10 +269,7 @@ def plan_or_combine(goal: GoalSpec, messages: Sequence[Message]) -> Decision:
         if isinstance(m, ToolResultMessage) and m.tool == PLAN_TOOL:
             result_at = i
     if result_at is not None:
-        rejected = any(
-            isinstance(m, NoticeMessage) and m.text.startswith(REJECTION_PREFIX)
-            for m in messages[result_at + 1 :]
-        )
+        rejected = any(_rejection(m) for m in messages[result_at + 1 :])
         result = messages[result_at]
         assert isinstance(result, ToolResultMessage)
         if not rejected:
@@ -282,6 +281,15 @@ def plan_or_combine(goal: GoalSpec, messages: Sequence[Message]) -> Decision:
     return RunPlan(call_id=f"offline-plan-{plans + 1}", steps=plan_steps(goal, text))
 
 
+def _rejection(message: Message) -> bool:
+    """A reviewer's rejection: by its code; notices from before codes, by their text."""
+    if not isinstance(message, NoticeMessage):
+        return False
+    if message.code is not None:
+        return message.code == NOTICE_REVIEW_REJECTED
+    return message.text.startswith(REVIEW_REJECTED)
+
+
 _OUTCOME_LABELS = {
     "asked": "needs more information",
     "budget_exhausted": "stopped at its budget",
@@ -291,6 +299,12 @@ which is what the offline reviewer looks for."""
 
 
 def _one_line(text: str) -> str:
+    """A step's answer on one line: a list under a heading ("… what I did:") becomes
+    its items joined by semicolons."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    items = [line.removeprefix("- ") for line in lines[1:]]
+    if len(lines) > 1 and lines[0].endswith(":") and all(x.startswith("- ") for x in lines[1:]):
+        return "; ".join(" ".join(i.split()) for i in items)
     return " ".join(text.split())
 
 

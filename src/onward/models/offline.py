@@ -1,46 +1,38 @@
-"""`OfflineModel`: a deterministic planner that drives a goal with no network.
+"""`OfflineModel`: a deterministic assistant that drives a goal with no network.
 
-It is what runs when no API key is configured. It reads the goal's tool schemas and the
-transcript and nothing else, so the same transcript always gives the same decision
-(replays and retries agree):
+It is what runs when no API key is configured. It reads what any model is given —
+the goal's tools (descriptions, JSON schemas with their enums, titled choices and
+examples, declared `follow_ups`) and the transcript — and nothing else, so the same
+transcript always gives the same decision (replays and retries agree). It has no
+branch for any particular goal:
 
-- The plan is the goal's tools in order, minus the tools that undo another one.
-- A tool is done once a call to it succeeded. A result `{"suggested_next_tool": name}`
-  makes that tool next; `{"suggested_next_tool": None}` finishes.
-- Arguments come from earlier results and calls (same-named fields), from the user's
-  answer to a question that asked for them, and from the user's words (enum values and
-  examples, numbers, ISO dates, emails). Missing required ones are asked for, one question each.
-- All planned tools done: finish with a summary. A failed call: finish explaining it.
+- It takes values out of sentences ("I'm sorry. I'd like to depart from Austin, TX"
+  gives where the trip starts), picks from what it listed ("the first one", "the
+  cheapest", a name), and understands yes, no, thanks and hesitation.
+- It presents results in words, says when nothing was found (offering the tool's
+  alternatives), asks in words, explains a failed call and carries on.
+- It judges on every turn whether a message belongs to the goal; off-topic text is
+  refused (with `check_topic`) and never becomes a tool argument.
+- After an answer the conversation goes on: a new request starts over, a question
+  about earlier results is answered from them.
 
-Planners, routers and reviewers decide in `_offline_team`.
+The modules: `_offline_text` (language), `_offline_args` (parameters and values),
+`_offline_topic`, `_offline_state` and `_offline_reader` (the transcript),
+`_offline_fill`, `_offline_flow` and `_offline_replies` (deciding and wording), and
+`_offline_team` for planners, routers and reviewers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
 
-from onward.agent.decisions import AskUser, CallTools, Decision, Finish, GuardrailVerdict, ToolCall
-from onward.agent.messages import (
-    AssistantMessage,
-    Message,
-    ToolResultMessage,
-    Usage,
-)
-from onward.agent.specs import GoalSpec, ToolSpec
-from onward.models._offline_args import (
-    ACKS,
-    WORD,
-    Schema,
-    Transcript,
-    choices,
-    content_words,
-    fill,
-    is_date,
-    label,
-    resolve,
-)
-from onward.models._offline_team import is_team_message, team_decision
+from onward.agent.decisions import AskUser, Decision, Finish, GuardrailVerdict, Refuse
+from onward.agent.messages import Message, Usage, UserMessage
+from onward.agent.specs import GoalSpec
+from onward.models._offline_flow import respond
+from onward.models._offline_reader import read
+from onward.models._offline_state import Plan, State
+from onward.models._offline_team import is_team_message, review_draft, team_decision
 from onward.models.base import (
     DeltaCallback,
     GuardrailRequest,
@@ -65,9 +57,11 @@ class OfflineModel:
         self, request: ModelRequest, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
         """The next step for the goal, from the transcript alone."""
-        decision = plan_next(request.goal, request.messages, review=request.review)
-        if isinstance(decision, AskUser | Finish):
-            out_text = decision.text if isinstance(decision, AskUser) else decision.answer
+        decision = plan_next(
+            request.goal, request.messages, review=request.review, judge=request.check_topic
+        )
+        if isinstance(decision, AskUser | Finish | Refuse):
+            out_text = decision.answer if isinstance(decision, Finish) else decision.text
             if on_delta is not None:
                 for i, word in enumerate(out_text.split(" ")):
                     await on_delta(word if i == 0 else " " + word)
@@ -77,152 +71,52 @@ class OfflineModel:
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
 
     async def check_guardrail(self, request: GuardrailRequest) -> GuardrailResponse:
-        """Allow answers, greetings and messages that share a word with the goal."""
+        """The same judgement as `decide` makes with `check_topic` (for conversations
+        started before the guardrail became part of the decision)."""
         verdict = check_topic(request.goal, request.messages, request.text)
         usage = _usage(_prompt_text(request.goal, request.messages), verdict.reply or "ok")
         return GuardrailResponse(verdict=verdict, usage=usage)
 
 
-def plan_next(goal: GoalSpec, messages: Sequence[Message], *, review: bool = False) -> Decision:
+def _planner(st: State, judge: bool) -> Plan:
+    return respond(st, judge)
+
+
+def _state(goal: GoalSpec, messages: Sequence[Message]) -> State:
+    # A router's handoff that brought the conversation here is no work of this agent.
+    return read(goal, [m for m in messages if not is_team_message(goal, m)], _planner)
+
+
+def plan_next(
+    goal: GoalSpec,
+    messages: Sequence[Message],
+    *,
+    review: bool = False,
+    judge: bool = False,
+) -> Decision:
     """The offline model's decision for `goal` after `messages` (a verdict on the last
-    assistant message when `review`)."""
-    team = team_decision(goal, messages, review=review)
+    assistant message when `review`; `judge`: a `Refuse` is allowed, as the request's
+    `check_topic` says)."""
+    if review:
+        return review_draft(messages)
+    st = _state(goal, messages)
+    if judge and st.fresh and st.latest is not None and not st.latest.on_topic:
+        return respond(st, True).decision
+    team = team_decision(goal, messages, review=False)
     if team is not None:
         return team
-    # A router's handoff that brought the conversation here is no work of this agent.
-    t = Transcript.read([m for m in messages if not is_team_message(goal, m)])
-    if t.failure is not None:
-        return Finish(answer=_failure_answer(t.failure, t))
-    compensations = {s.compensation for s in goal.tools if s.compensation}
-    plan = [s for s in goal.tools if s.name not in compensations]
-    if not plan:
-        return AskUser(
-            text=f"I am the built-in offline model and `{goal.name}` has no tools I can run. "
-            "Configure a model provider to talk about it freely."
-        )
-    nxt = _next_tool(goal, plan, t)
-    if nxt is None:
-        return Finish(answer=_summary(t))
-    args, missing = fill(nxt, t)
-    if missing:
-        return AskUser(text=_question(nxt, missing))
-    return CallTools(
-        calls=[ToolCall(call_id=f"offline-{len(t.calls) + 1}", tool=nxt.name, args=args)]
-    )
-
-
-def _next_tool(goal: GoalSpec, plan: list[ToolSpec], t: Transcript) -> ToolSpec | None:
-    if t.done:
-        latest = t.done[-1][1]
-        if isinstance(latest, dict) and "suggested_next_tool" in latest:
-            target = cast(Schema, latest)["suggested_next_tool"]
-            if target is None:
-                return None
-            if isinstance(target, str) and (spec := goal.tool(target)) is not None:
-                return spec
-    return next((s for s in plan if s.name not in t.done_tools), None)
-
-
-# ---------------------------------------------------------------------- wording
-
-
-def _phrase(spec: ToolSpec) -> str:
-    first = spec.description.strip().split("\n")[0].split(". ")[0].rstrip(".")
-    if not first:
-        return spec.name.replace("_", " ")
-    return first[0].lower() + first[1:] if first[1:2].islower() else first
-
-
-def _question(spec: ToolSpec, missing: list[tuple[str, Schema]]) -> str:
-    lines = [f"I need a little more information to {_phrase(spec)}."]
-    for name, prop in missing:
-        line = f"What is the {label(name, prop)} (`{name}`)?"
-        if isinstance(desc := prop.get("description"), str) and desc:
-            line += f" {desc.rstrip('.')}."
-        if enum := prop.get("enum"):
-            line += " Options: " + ", ".join(str(v) for v in cast(list[Any], enum)) + "."
-        elif examples := prop.get("examples"):
-            line += " For example: " + ", ".join(str(v) for v in cast(list[Any], examples)) + "."
-        if is_date(name, prop):
-            line += " Please use the format YYYY-MM-DD."
-        lines.append(line)
-    return "\n".join(lines)
-
-
-_KEY_ORDER = ("id", "url", "link", "status", "number", "total", "amount", "price", "name", "title")
-
-
-def _describe(content: Any) -> str:
-    if content is None:
-        return "done"
-    if isinstance(content, list):
-        items = cast(list[Any], content)
-        first = f" (first: {_describe(items[0])})" if items else ""
-        return f"{len(items)} result{'s' if len(items) != 1 else ''}{first}"
-    if not isinstance(content, dict):
-        text = str(content)
-        return text if len(text) <= 200 else text[:197] + "..."
-    fields: dict[str, Any] = {}
-    for key, value in cast(Schema, content).items():
-        if isinstance(value, str | int | float | bool) and key != "suggested_next_tool":
-            fields[key] = value
-        elif isinstance(value, list):
-            fields[key] = f"{len(cast(list[Any], value))} found"
-
-    def rank(key: str) -> int:
-        parts = key.lower().split("_")
-        return next((i for i, k in enumerate(_KEY_ORDER) if k in parts), len(_KEY_ORDER))
-
-    shown = sorted(fields, key=rank)[:5]
-    return ", ".join(f"{k.replace('_', ' ')}: {fields[k]}" for k in shown) or "done"
-
-
-def _summary(t: Transcript) -> str:
-    if not t.done:
-        return "There was nothing to do."
-    lines = ["All done. Here is what I did:"]
-    lines += [f"- {call.tool.replace('_', ' ')}: {_describe(content)}" for call, content in t.done]
-    return "\n".join(lines)
-
-
-def _failure_answer(failure: ToolResultMessage, t: Transcript) -> str:
-    text = f"I could not complete {failure.tool.replace('_', ' ')}: {failure.error or 'it failed'}."
-    if t.undone:
-        text += " I undid the earlier steps (" + ", ".join(t.undone) + ")."
-    return text
-
-
-# ---------------------------------------------------------------------- guardrail
-
-
-def _vocabulary(goal: GoalSpec) -> set[str]:
-    """The goal's words, and its agents': a planner or router is about what they do."""
-    texts = [goal.name.replace("_", " "), goal.description, goal.instructions, goal.starter_prompt]
-    for spec in goal.tools:
-        texts += [spec.name.replace("_", " "), spec.description]
-        props = cast(Schema, spec.parameters.get("properties") or {})
-        defs = cast(Schema, spec.parameters.get("$defs") or {})
-        for name, prop in props.items():
-            texts.append(name.replace("_", " "))
-            texts += [str(v) for v in choices(resolve(cast(Schema, prop), defs))]
-    words = set[str]().union(*(content_words(t) for t in texts))
-    return words.union(*(_vocabulary(a) for a in goal.agents))
+    return respond(st, judge).decision
 
 
 def check_topic(goal: GoalSpec, messages: Sequence[Message], text: str) -> GuardrailVerdict:
-    """The offline guardrail: is `text` an answer, a greeting or about the goal?"""
-    last = next((m.text for m in reversed(messages) if isinstance(m, AssistantMessage)), "")
-    words = WORD.findall(text.lower())
-    if "?" in last or not words or all(w in ACKS for w in words):
+    """Whether `text`, sent after `messages`, belongs to `goal` (the judgement every
+    decision makes), with the redirect the agent would give if not."""
+    st = _state(goal, [*messages, UserMessage(text=text)])
+    if st.latest is None or st.latest.on_topic:
         return GuardrailVerdict(allowed=True)
-    if content_words(text) & _vocabulary(goal):
-        return GuardrailVerdict(allowed=True)
-    about = goal.description.strip().rstrip(".") or goal.name.replace("_", " ")
-    # No question mark: a reply to a question is always allowed, and this is no question.
-    return GuardrailVerdict(
-        allowed=False,
-        reply=f"Sorry, I can't help with that here. I can help with this: {about}.",
-    )
+    decision = respond(st, True).decision
+    reply = decision.text if isinstance(decision, Refuse | AskUser) else None
+    return GuardrailVerdict(allowed=False, reply=reply)
 
 
 def _prompt_text(goal: GoalSpec, messages: Sequence[Message]) -> str:

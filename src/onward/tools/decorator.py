@@ -35,6 +35,7 @@ class Tool:
     local: bool = False
     wants_context: bool = False
     follow_ups: tuple[str, ...] = ()
+    model_visible: bool = True
 
     def spec(self) -> ToolSpec:
         return ToolSpec(
@@ -48,6 +49,7 @@ class Tool:
             task_queue=self.task_queue,
             local=self.local,
             follow_ups=list(self.follow_ups),
+            model_visible=self.model_visible,
         )
 
     def validate(self, args: dict[str, Any]) -> BaseModel:
@@ -113,6 +115,7 @@ def tool(
     task_queue: str | None = None,
     local: bool = False,
     follow_ups: tuple[str, ...] | list[str] = (),
+    model_visible: bool = True,
     register: bool = True,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
@@ -127,6 +130,7 @@ def tool(
     task_queue: str | None = None,
     local: bool = False,
     follow_ups: tuple[str, ...] | list[str] = (),
+    model_visible: bool = True,
     register: bool = True,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) into a tool.
@@ -146,6 +150,8 @@ def tool(
         local: Run as a local activity (short, cheap tools).
         follow_ups: Names of tools that usually come next with this one's result
             (shown to every model; not enforced).
+        model_visible: False for a tool only the workflow runs, such as a saga's
+            compensation: no model is offered it or may call it.
         register: Add to the global registry (default) so goals can name it.
     """
 
@@ -168,6 +174,7 @@ def tool(
             local=local,
             wants_context=wants_context,
             follow_ups=tuple(follow_ups),
+            model_visible=model_visible,
         )
         if register:
             from onward.tools.registry import register_tool

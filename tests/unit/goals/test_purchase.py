@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from onward.config import get_settings
+from onward.exceptions import ToolRefused
 from onward.goals.purchase import (
     DECLINED_TOKEN,
     DEMO_FAIL_SKU,
@@ -19,7 +20,7 @@ from onward.goals.purchase import (
     reserve_inventory,
 )
 from onward.store.ledger import Ledger
-from onward.tools import Tool
+from onward.tools import Tool, ToolContext
 from onward.tools.decorator import ToolArgumentsError
 from tests.unit.goals.conftest import ContextFactory
 
@@ -39,15 +40,43 @@ def test_goal_is_a_saga_with_compensations_and_a_fast_failing_shipment() -> None
     assert (retry.max_attempts, retry.initial_interval_s) == (2, 0.1)
 
 
+def test_money_needs_a_yes_and_the_undo_tools_are_the_sagas_alone() -> None:
+    spec = PURCHASE.spec()
+    by_name = {t.name: t for t in spec.tools}
+    assert by_name["charge_card"].approval == "confirm"
+    assert by_name["charge_card"].compensation == "refund_charge"
+    assert not by_name["refund_charge"].model_visible
+    assert not by_name["release_reservation"].model_visible
+    assert all(
+        t.model_visible
+        for n, t in by_name.items()
+        if n not in ("refund_charge", "release_reservation")
+    )
+    # The model names the reservation; the amount it states is checked, not trusted.
+    assert set(by_name["charge_card"].parameters["required"]) == {
+        "reservation_id",
+        "amount_usd",
+        "card_token",
+    }
+    # Products are titled choices, so a request in words ("two mugs") can be matched.
+    sku = by_name["reserve_inventory"].parameters["properties"]["sku"]
+    assert {"const": "MUG-1", "title": "Enamel camp mug"} in sku["oneOf"]
+
+
 async def test_happy_path_writes_each_step_once(ledger: Ledger, make_ctx: ContextFactory) -> None:
     reserve_args = {"sku": "mug-1", "quantity": 2}
     reserved = await reserve_inventory.invoke(reserve_args, make_ctx("p1"))
     assert await reserve_inventory.invoke(reserve_args, make_ctx("p1", attempt=2)) == reserved
     assert (reserved["sku"], reserved["amount_usd"]) == ("MUG-1", 36.0)
-    charge_args = {"amount_usd": reserved["amount_usd"], "card_token": "tok_visa"}
+    charge_args = {
+        "reservation_id": reserved["reservation_id"],
+        "amount_usd": reserved["amount_usd"],
+        "card_token": "tok_visa",
+    }
     charged = await charge_card.invoke(charge_args, make_ctx("p2"))
     assert await charge_card.invoke(charge_args, make_ctx("p2", attempt=3)) == charged
     assert (charged["amount_usd"], charged["card_last4"]) == (36.0, "4242")
+    assert charged["reservation_id"] == reserved["reservation_id"]
     ship_args = {"sku": "MUG-1", "quantity": 2, "address": "12 Elm St, Springfield"}
     shipped = await create_shipment.invoke(ship_args, make_ctx("p3"))
     assert await create_shipment.invoke(ship_args, make_ctx("p3", attempt=2)) == shipped
@@ -62,7 +91,11 @@ async def test_compensations_take_their_ids_by_name(
 ) -> None:
     reserve_args = {"sku": "BOOK-7", "quantity": 1}
     reserved = await reserve_inventory.invoke(reserve_args, make_ctx("q1"))
-    charge_args = {"amount_usd": 32.5, "card_token": "tok_mastercard"}
+    charge_args = {
+        "reservation_id": reserved["reservation_id"],
+        "amount_usd": 32.5,
+        "card_token": "tok_mastercard",
+    }
     charged = await charge_card.invoke(charge_args, make_ctx("q2"))
     undo_charge = by_name(refund_charge, charge_args, charged)
     assert undo_charge == {"charge_id": charged["charge_id"]}
@@ -94,12 +127,65 @@ async def test_shipping_fails_for_the_demo_and_configured_skus(
 async def test_business_refusals_are_not_retried(ledger: Ledger, make_ctx: ContextFactory) -> None:
     with pytest.raises(ToolArgumentsError, match="unknown SKU 'NOPE-9'"):
         await reserve_inventory.invoke({"sku": "NOPE-9", "quantity": 1}, make_ctx())
-    with pytest.raises(ToolArgumentsError, match="only 8 of 'LAMP-2' left"):
+    with pytest.raises(ToolRefused, match="only 8 of 'LAMP-2' left"):
         await reserve_inventory.invoke({"sku": "LAMP-2", "quantity": 9}, make_ctx())
-    with pytest.raises(ToolArgumentsError, match="declined"):
-        await charge_card.invoke({"amount_usd": 5, "card_token": DECLINED_TOKEN}, make_ctx())
+    with pytest.raises(ToolRefused, match="declined"):
+        await charge_card.invoke(
+            {"reservation_id": "res_x", "amount_usd": 5, "card_token": DECLINED_TOKEN}, make_ctx()
+        )
     with pytest.raises(ToolArgumentsError, match="card_token"):
-        await charge_card.invoke({"amount_usd": 5, "card_token": "4242424242424242"}, make_ctx())
+        await charge_card.invoke(
+            {"reservation_id": "res_x", "amount_usd": 5, "card_token": "4242424242424242"},
+            make_ctx(),
+        )
+    with pytest.raises(ToolArgumentsError, match="no reservation 'res_x'"):
+        await charge_card.invoke(
+            {"reservation_id": "res_x", "amount_usd": 5, "card_token": "tok_visa"}, make_ctx()
+        )
     with pytest.raises(ToolArgumentsError, match="no charge 'ch_x'"):
         await refund_charge.invoke({"charge_id": "ch_x"}, make_ctx())
     assert all(rows == [] for rows in ledger.dump().values())
+
+
+async def test_the_charge_is_the_reservations_amount_not_the_callers(
+    ledger: Ledger, make_ctx: ContextFactory
+) -> None:
+    reserved = await reserve_inventory.invoke({"sku": "LAMP-2", "quantity": 1}, make_ctx("l1"))
+    args = {"reservation_id": reserved["reservation_id"], "card_token": "tok_visa"}
+    with pytest.raises(ToolArgumentsError, match=r"amount is 59\.00, not 0\.01"):
+        await charge_card.invoke({**args, "amount_usd": 0.01}, make_ctx("l2"))
+    assert ledger.rows("charges") == []
+    charged = await charge_card.invoke({**args, "amount_usd": 59.0}, make_ctx("l3"))
+    assert ledger.rows("charges")[0]["amount_cents"] == 5900 == round(charged["amount_usd"] * 100)
+
+
+async def test_an_undo_cannot_reach_another_conversations_records(
+    ledger: Ledger, make_ctx: ContextFactory
+) -> None:
+    reserved = await reserve_inventory.invoke({"sku": "TEE-M", "quantity": 1}, make_ctx("v1"))
+    charged = await charge_card.invoke(
+        {
+            "reservation_id": reserved["reservation_id"],
+            "amount_usd": 24.0,
+            "card_token": "tok_visa",
+        },
+        make_ctx("v2"),
+    )
+    other = ToolContext(conversation_id="conv-attacker", call_id="undo-x", attempt=1)
+    with pytest.raises(ToolArgumentsError, match="in this conversation"):
+        await refund_charge.invoke({"charge_id": charged["charge_id"]}, other)
+    with pytest.raises(ToolArgumentsError, match="in this conversation"):
+        await release_reservation.invoke({"reservation_id": reserved["reservation_id"]}, other)
+    with pytest.raises(ToolArgumentsError, match="in this conversation"):
+        await charge_card.invoke(
+            {
+                "reservation_id": reserved["reservation_id"],
+                "amount_usd": 24.0,
+                "card_token": "tok_visa",
+            },
+            other,
+        )
+    dump = ledger.dump()
+    assert dump["refunds"] == dump["releases"] == []
+    assert [r["status"] for r in dump["charges"]] == ["captured"]
+    assert [r["conversation_id"] for r in dump["charges"]] == ["conv-unit"]

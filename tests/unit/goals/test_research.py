@@ -49,17 +49,12 @@ def test_search_ranks_the_relevant_document_first(query: str, expected: str) -> 
     assert scores == sorted(scores, reverse=True)
 
 
-def test_search_returns_a_cited_draft_for_store_report() -> None:
+def test_search_returns_hits_and_names_the_next_step() -> None:
     result = search_documents("saga idempotency", 2)
-    assert result["title"] == "Research: saga idempotency"
-    assert result["body"].splitlines()[1:] == [
-        "- A saga splits a long business transaction into local steps, each paired with a "
-        "compensating action that semantically undoes it. [doc-002]",
-        "- An idempotency key is a client-chosen token sent with a request that has side "
-        "effects. [doc-001]",
-    ]
-    # Everything `store_report` needs is in the result under its parameter names.
-    assert set(store_report.args_model.model_fields) <= set(result)
+    assert result["sources"] == [h["id"] for h in result["hits"]] == ["doc-002", "doc-001"]
+    # No draft written for any particular model: what comes next is typed metadata.
+    assert not {"title", "body"} & set(result)
+    assert search_documents.follow_ups == ("store_report",)
 
 
 async def test_search_with_no_match_says_so() -> None:

@@ -14,6 +14,7 @@ from onward.config import get_settings
 from onward.exceptions import UserError
 from onward.goals.travel import (
     AIRPORTS,
+    EVENT_CITIES,
     MONTHS,
     create_invoice,
     find_events,
@@ -45,40 +46,47 @@ def test_schema_lists_cities_as_examples_and_months_as_enum() -> None:
     assert flights["date"]["format"] == "date"
 
 
-async def test_find_events_feeds_search_flights_by_name() -> None:
+async def test_find_events_lists_events_with_what_search_flights_needs() -> None:
     found = await find_events.invoke({"city": "chicago", "month": "May"})
-    assert found["destination"] == "Chicago"
-    assert [e["name"] for e in found["events"]] == ["Architecture River Talks"]
-    assert date.fromisoformat(found["date"]).month == 5
-    assert date.fromisoformat(found["date"]) >= date.today()
-    # The next tool takes its arguments by name from this result.
-    args = {k: v for k, v in found.items() if k in search_flights.args_model.model_fields}
-    assert set(args) == {"destination", "date"}
-    flights = await search_flights.invoke({**args, "origin": "Denver"})
-    assert flights["destination"] == "Chicago"
-    assert flights["date"] == found["date"]
+    assert (found["city"], found["month"]) == ("Chicago", "May")
+    [event] = found["events"]
+    assert event["name"] == "Architecture River Talks"
+    assert (event["city"], event["venue"]) == ("Chicago", "Riverwalk")
+    day = date.fromisoformat(event["date"])
+    assert day.month == 5 and day >= date.today()
+    # Nothing shaped for one model: no copies of fields under the next tool's names.
+    assert not {"destination", "date", "suggested_next_tool"} & set(found)
+    assert find_events.follow_ups == ("search_flights",)
+    flights = await search_flights.invoke(
+        {"origin": "Denver", "destination": event["city"], "date": event["date"]}
+    )
+    assert (flights["destination"], flights["date"]) == ("Chicago", event["date"])
 
 
-def test_find_events_explains_empty_results() -> None:
+def test_find_events_explains_empty_results_with_typed_alternatives() -> None:
     none_that_month = find_events("Chicago", "March")
     assert none_that_month["events"] == []
+    assert none_that_month["alternatives"] == {"month": ["February", "May", "August", "November"]}
     assert "try: February, May, August, November" in none_that_month["note"]
-    assert date.fromisoformat(none_that_month["date"]).month == 3
     unknown = find_events("Paris", "June")
     assert unknown["events"] == []
+    assert unknown["alternatives"]["city"] == EVENT_CITIES
     assert "Cities with events:" in unknown["note"]
 
 
-def test_flights_are_deterministic_and_the_cheapest_is_on_top() -> None:
+def test_flights_are_deterministic_and_listed_in_departure_order() -> None:
     day = date(2030, 5, 16)
     first = search_flights("NYC", "Chicago", day)
     assert search_flights("New York", "chicago", day) == first
     assert search_flights("New York", "Chicago", date(2030, 5, 17))["flights"] != first["flights"]
     prices = [f["price_usd"] for f in first["flights"]]
     assert 3 <= len(prices) <= 5
-    assert first["price_usd"] == min(prices) == first["amount_usd"]
-    assert first["flight_number"] in {f["flight_number"] for f in first["flights"]}
-    assert first["description"].startswith(f"Flight {first['flight_number']} New York (JFK)")
+    times = [f["departure_time"] for f in first["flights"]]
+    assert times == sorted(times)
+    assert set(first) == {"origin", "destination", "date", "flights"}
+    assert {"flight_number", "airline", "departure_time", "arrival_time", "price_usd"} <= set(
+        first["flights"][0]
+    )
     # Longer routes cost more on average.
     far = search_flights("Miami", "Vancouver", day)
     assert sum(f["price_usd"] for f in far["flights"]) / len(far["flights"]) > sum(prices) / len(
@@ -99,11 +107,16 @@ async def test_search_flights_rejects_unknown_or_identical_cities() -> None:
         await search_flights.invoke({"origin": "Denver", "destination": "Boston", "date": "soon"})
 
 
+FLIGHT_DAY = date(2030, 5, 16)
+CHOSEN = search_flights("New York", "Chicago", FLIGHT_DAY)["flights"][1]
 INVOICE_ARGS = {
     "customer_email": "ana@example.com",
-    "amount_usd": 160.3,
-    "description": "Flight MJ2203 New York (JFK) to Chicago (ORD) on 2030-05-16",
+    "flight_number": CHOSEN["flight_number"],
+    "origin": "New York",
+    "destination": "Chicago",
+    "date": FLIGHT_DAY.isoformat(),
 }
+PRICE_CENTS = round(CHOSEN["price_usd"] * 100)
 
 
 async def test_invoice_is_written_once_with_a_local_pay_link(
@@ -114,12 +127,15 @@ async def test_invoice_is_written_once_with_a_local_pay_link(
     retry = await create_invoice.invoke(INVOICE_ARGS, make_ctx("c9", attempt=2))
     assert retry == first
     assert first["pay_url"] == f"http://127.0.0.1:8000/pay/{first['invoice_id']}"
-    assert first["amount_usd"] == 160.3
+    # The price is the schedule's, and the description says which flight it is.
+    assert first["amount_usd"] == CHOSEN["price_usd"]
+    assert first["description"].startswith(f"Flight {CHOSEN['flight_number']} (")
+    assert "New York (JFK) to Chicago (ORD) on 2030-05-16" in first["description"]
     assert first["provider"] == "local"
     [row] = ledger.rows("invoices")
     assert row["id"] == first["invoice_id"]
-    assert row["amount_cents"] == 16030
-    assert row["idempotency_key"] == "conv-unit:c9"
+    assert row["amount_cents"] == PRICE_CENTS
+    assert (row["idempotency_key"], row["conversation_id"]) == ("conv-unit:c9", "conv-unit")
 
 
 async def test_invoice_rejects_bad_email_before_writing(
@@ -127,6 +143,8 @@ async def test_invoice_rejects_bad_email_before_writing(
 ) -> None:
     with pytest.raises(ToolArgumentsError, match="customer_email"):
         await create_invoice.invoke({**INVOICE_ARGS, "customer_email": "nope"}, make_ctx())
+    with pytest.raises(ToolArgumentsError, match="no flight 'XX1' from New York to Chicago"):
+        await create_invoice.invoke({**INVOICE_ARGS, "flight_number": "XX1"}, make_ctx())
     assert ledger.rows("invoices") == []
 
 
@@ -182,7 +200,7 @@ async def test_invoice_goes_through_stripe_when_a_key_is_set(
     assert keys == [f"conv-unit:s1:{s}" for s in ("customer", "invoice", "item", "finalize")]
     assert all(kw["api_key"] == "sk_test_123" for _, kw in fake.requests)
     item = dict(fake.requests)["item.create"]
-    assert (item["amount"], item["currency"], item["invoice"]) == (16030, "usd", "in_1")
+    assert (item["amount"], item["currency"], item["invoice"]) == (PRICE_CENTS, "usd", "in_1")
     [row] = Ledger.open(data_dir / "ledger.sqlite").rows("invoices")
     assert row["provider_ref"] == "in_1"
 

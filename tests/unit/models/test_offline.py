@@ -1,12 +1,20 @@
-"""The offline model: a deterministic planner over the goal's tool schemas."""
+"""The offline model on small hand-made goals: arguments from words, results and
+replies; questions in words; picks; failures explained; its judgement of topic.
+
+Conversations with the bundled goals and their real tools are in
+`test_offline_conversations.py`.
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from onward.agent.decisions import AskUser, CallTools, Decision, Finish
+import onward.models
+from onward.agent.decisions import AskUser, CallTools, Decision, Finish, Refuse
 from onward.agent.messages import (
     AssistantMessage,
     Message,
@@ -20,8 +28,8 @@ from onward.models.offline import OfflineModel, check_topic, plan_next
 
 CONCERTS = {
     "events": [
-        {"concert_id": "c-7", "name": "Fado night", "date": "2025-03-14"},
-        {"concert_id": "c-8", "name": "Jazz", "date": "2025-03-20"},
+        {"concert_id": "c-7", "name": "Fado night", "date": "2025-03-14", "price_usd": 40},
+        {"concert_id": "c-8", "name": "Jazz", "date": "2025-03-20", "price_usd": 25},
     ]
 }
 
@@ -32,11 +40,30 @@ def call(decision: Decision) -> tuple[str, dict[str, Any]]:
     return decision.calls[0].tool, decision.calls[0].args
 
 
+def text_of(decision: Decision) -> str:
+    assert isinstance(decision, AskUser | Finish | Refuse), decision
+    return decision.answer if isinstance(decision, Finish) else decision.text
+
+
 def ran(call_id: str, tool: str, args: dict[str, Any], result: Any) -> list[Message]:
     return [
         ToolCallMessage(call_id=call_id, tool=tool, args=args),
         ToolResultMessage(call_id=call_id, tool=tool, ok=True, content=result),
     ]
+
+
+def reply(goal: GoalSpec, messages: list[Message]) -> list[Message]:
+    """The transcript with the agent's reply appended (it must be one in words)."""
+    return [*messages, AssistantMessage(text=text_of(plan_next(goal, messages)))]
+
+
+def assert_in_words(text: str, goal: GoalSpec) -> None:
+    """No backticked identifier and no parameter or tool name as such."""
+    assert "`" not in text, text
+    names = {t.name for t in goal.tools} | {
+        p for t in goal.tools for p in t.parameters.get("properties", {}) if "_" in p
+    }
+    assert not [n for n in names if re.search(rf"\b{re.escape(n)}\b", text)], text
 
 
 def test_offline_model_satisfies_the_protocol() -> None:
@@ -45,16 +72,15 @@ def test_offline_model_satisfies_the_protocol() -> None:
     assert (model.name, model.offline) == ("offline", True)
 
 
-def test_asks_for_each_missing_argument(concert_goal: GoalSpec) -> None:
-    decision = plan_next(concert_goal, [UserMessage(text="hello")])
-    assert isinstance(decision, AskUser)
-    lines = decision.text.splitlines()
-    assert len(lines) == 3  # intro + one question per missing parameter
-    assert lines[1].startswith("What is the city (`city`)? City to look in.")
-    assert "For example: Lisbon, Paris" in lines[1]
-    assert lines[2].startswith("What is the month (`month`)?")
-    assert "Options: March, April, May." in lines[2]
-    assert "genre" not in decision.text  # optional with a default: left out
+def test_greets_then_asks_for_what_is_missing_in_words(concert_goal: GoalSpec) -> None:
+    greeted = plan_next(concert_goal, [UserMessage(text="hello")])
+    assert greeted == AskUser(text=concert_goal.starter_prompt)
+    decision = plan_next(concert_goal, [UserMessage(text="Any concerts coming up?")])
+    lines = text_of(decision).splitlines()
+    assert lines == ["Which city to look in? For example: Lisbon, Paris, York or New York.",
+                     "Which month? (March, April or May)"]  # fmt: skip
+    assert "genre" not in text_of(decision)  # optional with a default: left out
+    assert_in_words(text_of(decision), concert_goal)
 
 
 def test_fills_enum_and_examples_from_the_users_words(concert_goal: GoalSpec) -> None:
@@ -71,42 +97,58 @@ def test_last_matching_message_and_longer_candidates_win(concert_goal: GoalSpec)
 
 
 def test_whole_reply_answers_the_question_that_asked_for_it(concert_goal: GoalSpec) -> None:
-    first = plan_next(concert_goal, [UserMessage(text="hi")])
-    assert isinstance(first, AskUser)
-    messages: list[Message] = [
-        UserMessage(text="hi"),
-        AssistantMessage(text=first.text),
-        UserMessage(text="Lisbon in May"),
-    ]
+    messages = reply(concert_goal, [UserMessage(text="Concerts please")])
+    messages.append(UserMessage(text="Lisbon in May"))
     assert call(plan_next(concert_goal, messages))[1] == {"city": "Lisbon", "month": "May"}
+    # One question, one answer: the reply is the value, lead-ins and all.
+    asked = reply(concert_goal, [UserMessage(text="Concerts in May")])
+    asked.append(UserMessage(text="I'm sorry. It's Lisbon"))
+    assert call(plan_next(concert_goal, asked))[1] == {"city": "Lisbon", "month": "May"}
 
 
-def test_fills_from_results_and_numbers_then_asks_for_the_rest(concert_goal: GoalSpec) -> None:
+def test_picks_by_a_value_the_user_gave_then_asks_in_words(concert_goal: GoalSpec) -> None:
     messages: list[Message] = [
         UserMessage(text="2 seats for a concert in Lisbon in March, on 2025-03-14"),
         *ran("offline-1", "find_concerts", {"city": "Lisbon", "month": "March"}, CONCERTS),
     ]
     tool, args = call(plan_next(concert_goal, messages))
     assert tool == "reserve_seats"
-    # concert_id and date: the first element of a list of results; seats: "2 seats".
+    # The date the user gave picks the concert; "2 seats" gives the seats.
     assert args == {"concert_id": "c-7", "seats": 2, "date": "2025-03-14"}
 
     messages += ran("offline-2", "reserve_seats", args, {"reservation_id": "r-1", "amount_usd": 80})
-    question = plan_next(concert_goal, messages)
-    assert isinstance(question, AskUser)
-    assert "What is the customer email (`customer_email`)? Who pays." in question.text
-    assert "amount" not in question.text  # known from the reservation
+    question = text_of(plan_next(concert_goal, messages))
+    assert question.endswith("What email address should I send the invoice to?")
+    assert "Reserve seats for a concert: amount $80.00, reservation id r-1." in question
+    assert_in_words(question, concert_goal)
 
-    messages += [AssistantMessage(text=question.text), UserMessage(text="It is ana@example.com.")]
+    messages += [AssistantMessage(text=question), UserMessage(text="It is ana@example.com.")]
     assert call(plan_next(concert_goal, messages)) == (
         "create_invoice",
         {"customer_email": "ana@example.com", "amount_usd": 80},
     )
 
 
+def test_a_list_to_pick_from_is_shown_with_a_proposal(concert_goal: GoalSpec) -> None:
+    messages: list[Message] = [
+        UserMessage(text="Concerts in Lisbon in March for 3 of us"),
+        *ran("offline-1", "find_concerts", {"city": "Lisbon", "month": "March"}, CONCERTS),
+    ]
+    proposal = text_of(plan_next(concert_goal, messages))
+    assert "I found 2 events in Lisbon in March:" in proposal
+    assert "1. **Fado night** on Friday, March 14, 2025 (2025-03-14) — $40.00" in proposal
+    assert "The cheapest is **Jazz**" in proposal and "Shall I reserve the seats" in proposal
+    assert_in_words(proposal, concert_goal)
+    for answer, concert in (("Yes", "c-8"), ("the first one", "c-7"), ("Fado night", "c-7")):
+        picked = [*messages, AssistantMessage(text=proposal), UserMessage(text=answer)]
+        assert call(plan_next(concert_goal, picked))[1]["concert_id"] == concert, answer
+    declined = [*messages, AssistantMessage(text=proposal), UserMessage(text="no")]
+    assert "Which event would you like instead?" in text_of(plan_next(concert_goal, declined))
+
+
 def test_numbers_respect_the_schema_bounds(concert_goal: GoalSpec) -> None:
     messages: list[Message] = [
-        UserMessage(text="Lisbon in March, for 40 people, no wait 3"),
+        UserMessage(text="Lisbon in March, for 40 people, no wait 3, the cheapest"),
         *ran("offline-1", "find_concerts", {"city": "Lisbon", "month": "March"}, CONCERTS),
     ]
     assert call(plan_next(concert_goal, messages))[1]["seats"] == 3
@@ -115,30 +157,53 @@ def test_numbers_respect_the_schema_bounds(concert_goal: GoalSpec) -> None:
 def test_finishes_with_a_readable_summary(concert_goal: GoalSpec) -> None:
     invoice = {"invoice_id": "in_42", "pay_url": "https://pay.example/in_42", "status": "open"}
     messages: list[Message] = [
-        UserMessage(text="Lisbon in March"),
+        UserMessage(text="Lisbon in March, the cheapest"),
         *ran("offline-1", "find_concerts", {"city": "Lisbon", "month": "March"}, CONCERTS),
-        *ran("offline-2", "reserve_seats", {"concert_id": "c-7"}, {"reservation_id": "r-1"}),
+        *ran("offline-2", "reserve_seats", {"concert_id": "c-8"}, {"reservation_id": "r-1"}),
         *ran("offline-3", "create_invoice", {"customer_email": "a@b.c"}, invoice),
     ]
-    decision = plan_next(concert_goal, messages)
-    assert isinstance(decision, Finish)
-    assert "invoice id: in_42" in decision.answer
-    assert "pay url: https://pay.example/in_42" in decision.answer
-    assert "events: 2 found" in decision.answer
-    assert "void" not in decision.answer  # compensations are not part of the plan
+    answer = text_of(plan_next(concert_goal, messages))
+    assert answer.startswith("All done. Here is what I did:\n- Event: **Jazz** on ")
+    assert "- Create an invoice for the reserved seats: invoice id in_42, status open." in answer
+    assert answer.endswith("Link: https://pay.example/in_42")
+    assert "void" not in answer  # compensations are not part of the plan
 
 
-def test_a_failed_call_finishes_with_the_reason(concert_goal: GoalSpec) -> None:
+def test_a_failed_call_is_explained_and_the_agent_carries_on(concert_goal: GoalSpec) -> None:
     messages: list[Message] = [
-        UserMessage(text="Lisbon in March"),
-        ToolCallMessage(call_id="offline-1", tool="find_concerts", args={}),
-        ToolResultMessage(call_id="offline-1", tool="find_concerts", ok=False, error="offline"),
+        UserMessage(text="Concerts in Lisbon in March"),
+        ToolCallMessage(
+            call_id="offline-1", tool="find_concerts", args={"city": "Lisbon", "month": "March"}
+        ),
+        ToolResultMessage(
+            call_id="offline-1",
+            tool="find_concerts",
+            ok=False,
+            error="invalid arguments: no concerts known for 'Lisbon'",
+        ),
     ]
     decision = plan_next(concert_goal, messages)
-    assert decision == Finish(answer="I could not complete find concerts: offline.")
+    assert decision == AskUser(
+        text="I couldn't find concerts in a city during a month: no concerts known for "
+        "'Lisbon'. Which city to look in? For example: Lisbon, Paris, York or New York."
+    )
+    # The value the tool refused is not tried again; the user's next answer is.
+    again = [*messages, AssistantMessage(text=text_of(decision)), UserMessage(text="hmm")]
+    assert isinstance(plan_next(concert_goal, again), AskUser)
+    fixed = [*messages, AssistantMessage(text=text_of(decision)), UserMessage(text="Paris")]
+    assert call(plan_next(concert_goal, fixed)) == (
+        "find_concerts",
+        {"city": "Paris", "month": "March"},
+    )
+    # A failure that names no argument: try again when the user says so.
+    error = [*messages[:2], messages[2].model_copy(update={"error": "TimeoutError: slow"})]
+    asked = plan_next(concert_goal, error)
+    assert text_of(asked).endswith("TimeoutError: slow. Shall I try again?")
+    retried = [*error, AssistantMessage(text=text_of(asked)), UserMessage(text="yes please")]
+    assert call(plan_next(concert_goal, retried))[0] == "find_concerts"
 
 
-def test_failure_after_a_compensation_mentions_the_undo(concert_goal: GoalSpec) -> None:
+def test_a_saga_undo_is_reported_and_no_answer_is_invented(concert_goal: GoalSpec) -> None:
     messages: list[Message] = [
         UserMessage(text="Lisbon in March"),
         ToolCallMessage(call_id="offline-3", tool="create_invoice", args={}),
@@ -146,46 +211,31 @@ def test_failure_after_a_compensation_mentions_the_undo(concert_goal: GoalSpec) 
         ToolResultMessage(call_id="undo-offline-2", tool="void_invoice", ok=True),
     ]
     decision = plan_next(concert_goal, messages)
-    assert isinstance(decision, Finish)
-    assert decision.answer.startswith("I could not complete create invoice: declined.")
-    assert "void_invoice" in decision.answer
+    assert isinstance(decision, AskUser)
+    assert decision.text.startswith(
+        "I couldn't create an invoice for the reserved seats: declined."
+    )
+    assert "So I undid the earlier steps: void an invoice." in decision.text
 
 
-@pytest.mark.parametrize(
-    ("suggestion", "expected"), [("create_invoice", "create_invoice"), (None, None)]
-)
-def test_suggested_next_tool_redirects_the_plan(
-    concert_goal: GoalSpec, suggestion: str | None, expected: str | None
-) -> None:
-    result = {**CONCERTS, "amount_usd": 30, "suggested_next_tool": suggestion}
-    messages: list[Message] = [
-        UserMessage(text="Lisbon in March, bill ana@example.com"),
-        *ran("offline-1", "find_concerts", {"city": "Lisbon", "month": "March"}, result),
+def test_follow_ups_name_only_tools_of_the_goal(concert_goal: GoalSpec) -> None:
+    tools = [
+        t.model_copy(update={"follow_ups": ["delete_everything"]}) if i == 0 else t
+        for i, t in enumerate(concert_goal.tools)
     ]
-    decision = plan_next(concert_goal, messages)
-    if expected is None:
-        assert isinstance(decision, Finish)
-    else:
-        assert call(decision)[0] == expected
-
-
-def test_never_calls_a_tool_outside_the_goal(concert_goal: GoalSpec) -> None:
-    result = {"suggested_next_tool": "delete_everything"}
+    goal = concert_goal.model_copy(update={"tools": tools})
     messages: list[Message] = [
         UserMessage(text="Lisbon in March"),
-        *ran("offline-1", "find_concerts", {"city": "Lisbon", "month": "March"}, result),
+        *ran("offline-1", "find_concerts", {"city": "Lisbon", "month": "March"}, CONCERTS),
     ]
-    decision = plan_next(concert_goal, messages)
-    names = {t.name for t in concert_goal.tools}
-    assert isinstance(decision, AskUser | CallTools)
-    if isinstance(decision, CallTools):
-        assert {c.tool for c in decision.calls} <= names
+    decision = plan_next(goal, messages)
     assert "delete_everything" not in decision.model_dump_json()
+    assert isinstance(decision, Finish)  # the only follow-up is unknown: the chain ends
 
 
 def test_call_ids_are_deterministic_and_fresh(concert_goal: GoalSpec) -> None:
     messages: list[Message] = [
-        UserMessage(text="Lisbon in March, 2 seats"),
+        UserMessage(text="Lisbon in March, 2 seats, the first one"),
         *ran("offline-1", "find_concerts", {"city": "Lisbon", "month": "March"}, CONCERTS),
     ]
     first, second = plan_next(concert_goal, messages), plan_next(concert_goal, messages)
@@ -250,7 +300,7 @@ TRAVEL = GoalSpec(
         ("Can you book flights?", True),
         ("hello there", True),
         ("Thanks!", True),
-        ("42", True),
+        ("hmm, not sure", True),
     ],
 )
 def test_guardrail_keeps_to_the_goal(text: str, allowed: bool) -> None:
@@ -258,21 +308,27 @@ def test_guardrail_keeps_to_the_goal(text: str, allowed: bool) -> None:
     assert verdict.allowed is allowed
     if not allowed:
         assert verdict.reply is not None
-        assert TRAVEL.description.rstrip(".") in verdict.reply
-        # The redirect is no question, so the next message is checked again.
+        assert "find an event in a city, a flight to it, and invoice the trip" in verdict.reply
+        # Nothing is pending, so the redirect asks nothing: the next message is new.
         assert "?" not in verdict.reply
 
 
-async def test_guardrail_allows_any_answer_to_a_question() -> None:
+async def test_a_question_does_not_let_anything_through() -> None:
+    """A reply is on topic because it answers, not because something was asked."""
+    asked: list[Message] = [AssistantMessage(text="What is your favourite food?")]
     request = GuardrailRequest(
-        conversation_id="c-1",
-        goal=TRAVEL,
-        messages=[AssistantMessage(text="What is your favourite food?")],
-        text="double cheeseburgers",
+        conversation_id="c-1", goal=TRAVEL, messages=asked, text="double cheeseburgers"
     )
     response = await OfflineModel().check_guardrail(request)
-    assert response.verdict.allowed is True
+    assert response.verdict.allowed is False
     assert response.usage.cost_usd == 0.0
+    # The same judgement inside the decision, when the request allows a refusal.
+    messages: list[Message] = [*asked, UserMessage(text="double cheeseburgers")]
+    refused = plan_next(TRAVEL, messages, judge=True)
+    assert isinstance(refused, Refuse)
+    assert refused == Refuse(text=response.verdict.reply or "")
+    # Without `check_topic` no refusal is allowed: the same words, as a reply.
+    assert plan_next(TRAVEL, messages) == AskUser(text=refused.text)
 
 
 async def test_free_text_parameter_takes_the_users_words() -> None:
@@ -289,3 +345,22 @@ async def test_free_text_parameter_takes_the_users_words() -> None:
     call = response.decision.calls[0]
     assert call.tool == "search_documents"
     assert call.args == {"query": "Research how workflows stay durable"}
+
+
+def test_no_goal_or_tool_is_named_in_the_offline_models_code() -> None:
+    """Generic, schema- and result-driven: no branch for a bundled goal."""
+    from onward.goals.registry import load_goals
+
+    goals = load_goals()
+    bundled = [
+        g
+        for g in goals.values()
+        if any(t.function.__module__.startswith("onward.goals") for t in g.tools)
+    ]
+    assert {"travel", "purchase", "support", "research"} <= {g.name for g in bundled}
+    names = {n for g in bundled for n in (g.name, *(t.name for t in g.tools))}
+    package = Path(onward.models.__file__).parent
+    for path in sorted(package.glob("*offline*.py")):
+        code = path.read_text(encoding="utf-8")
+        quoted = {n for n in names if re.search(rf"[\"']{re.escape(n)}[\"']", code)}
+        assert not quoted, f"{path.name} names {sorted(quoted)}"
