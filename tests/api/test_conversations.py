@@ -234,3 +234,35 @@ async def test_delete_ends_the_conversation_and_hides_it(api: ApiFactory) -> Non
             assert gone.status_code == 404, (method, path)
         listed = (await a.http.get("/v1/conversations", headers=ALICE)).json()["conversations"]
         assert cid not in [c["id"] for c in listed]
+
+
+async def test_unreachable_cost_limits_are_refused_on_create_and_raise(api: ApiFactory) -> None:
+    async with api(ScriptedModel(lambda request: AskUser(text="yes?"))) as a:
+        # JSON `1e999` is infinity once parsed: a limit that could never be reached.
+        infinite = '{"goal": "test-math", "options": {"budget": {"max_cost_usd": 1e999}}}'
+        created = await a.http.post(
+            "/v1/conversations",
+            content=infinite,
+            headers={**ALICE, "Content-Type": "application/json"},
+        )
+        assert created.status_code == 422
+        assert created.json()["error"]["code"] == "invalid_request"
+        assert "max_cost_usd" in created.json()["error"]["reason"]
+        assert "finite" in created.json()["error"]["reason"]
+
+        cid = (
+            await a.http.post("/v1/conversations", json={"goal": "test-math"}, headers=ALICE)
+        ).json()["id"]
+        raised = await a.http.post(
+            f"/v1/conversations/{cid}/budget",
+            content='{"max_cost_usd": 1e999}',
+            headers={**ALICE, "Content-Type": "application/json"},
+        )
+        assert raised.status_code == 422
+        assert "finite" in raised.json()["error"]["reason"]
+        nulls = await a.http.post(
+            f"/v1/conversations/{cid}/budget", json={"max_tokens": None}, headers=ALICE
+        )
+        assert nulls.status_code == 422 and "may not be null" in nulls.json()["error"]["reason"]
+        snap = await a.convs.snapshot(cid)
+        assert snap.budget.max_cost_usd is None  # nothing was stored
