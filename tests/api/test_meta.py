@@ -95,6 +95,20 @@ async def test_openapi_documents_responses_and_errors_of_every_route(tmp_path: P
     assert "text/event-stream" in events["responses"]["200"]["content"]
     assert {"ConversationEvent", "TokenDelta"} <= set(spec["components"]["schemas"])
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+    # What the API refuses with a 422 is in the document, so valid means accepted.
+    schemas = spec["components"]["schemas"]
+    goal = schemas["CreateConversationRequest"]["properties"]["goal"]
+    assert "test-math" in goal["enum"] and "trip-reviewer" not in goal["enum"]
+    raise_budget = schemas["RaiseBudgetRequest"]
+    assert raise_budget["minProperties"] == 1
+    assert raise_budget["properties"]["max_tokens"] == {
+        "type": "integer",
+        "minimum": 1.0,
+        "title": "Max Tokens",
+        "description": "New token limit.",
+    }
+    text = schemas["SendMessageRequest"]["properties"]["text"]
+    assert (text["minLength"], text["maxLength"], text["pattern"]) == (1, 8000, r"\S")
 
 
 async def test_web_ui_is_served_with_a_strict_content_security_policy(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import httpx
 
@@ -61,7 +61,7 @@ class OpenStream:
 @contextlib.asynccontextmanager
 async def streams(
     http: httpx.AsyncClient, cid: str, count: int, after: int = -1
-) -> AsyncIterator[list[OpenStream]]:
+) -> AsyncGenerator[list[OpenStream]]:
     opened = [OpenStream(http, cid, after) for _ in range(count)]
     try:
         yield opened

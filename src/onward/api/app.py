@@ -148,24 +148,40 @@ def create_app(
 
     app.mount("/static", _StaticFiles(directory=WEB_DIR), name="static")
     registered = load_goals(settings.goal_modules)
-    _document_stream_events(app, sorted(n for n, g in registered.items() if g.listed))
+    _document_stream_events(
+        app, sorted(n for n, g in registered.items() if g.listed), settings.max_message_chars
+    )
     return app
 
 
-def _enumerate_goals(components: dict[str, Any], goal_names: list[str]) -> None:
-    """A create's `goal` is one of the startable goals: say so in the schema, so that
-    an unknown goal is an invalid request by the document too (422), not a surprise."""
-    create = components.get("CreateConversationRequest", {})
-    goal = create.get("properties", {}).get("goal")
+def _document_request_rules(
+    components: dict[str, Any], goal_names: list[str], max_message_chars: int
+) -> None:
+    """Say in the schema what this deployment refuses with a 422, so that a request the
+    document calls valid is one the API accepts: a create's `goal` is one of the
+    startable goals, and a message has a non-blank character and at most
+    `max_message_chars` of them (a setting, hence added here)."""
+    properties = components.get("CreateConversationRequest", {}).get("properties", {})
+    goal = properties.get("goal")
     if isinstance(goal, dict) and goal_names:
         goal["enum"] = goal_names
         for bound in ("minLength", "maxLength"):
             goal.pop(bound, None)
+    texts = [
+        properties.get("message"),
+        components.get("SendMessageRequest", {}).get("properties", {}).get("text"),
+    ]
+    for text in texts:
+        if not isinstance(text, dict):
+            continue
+        for branch in text.get("anyOf", [text]):
+            if branch.get("type") == "string":
+                branch.update(minLength=1, maxLength=max_message_chars, pattern=r"\S")
 
 
-def _document_stream_events(app: FastAPI, goal_names: list[str]) -> None:
+def _document_stream_events(app: FastAPI, goal_names: list[str], max_message_chars: int) -> None:
     """Add the SSE payload models to the OpenAPI components the events route cites,
-    and the goal names to the create request."""
+    and the deployment's request rules (`_document_request_rules`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -182,7 +198,7 @@ def _document_stream_events(app: FastAPI, goal_names: list[str]) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in extra.get("$defs", {}).items():
                 components.setdefault(name, definition)
-            _enumerate_goals(components, goal_names)
+            _document_request_rules(components, goal_names, max_message_chars)
             app.openapi_schema = schema
         return app.openapi_schema
 

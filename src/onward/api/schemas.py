@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.json_schema import SkipJsonSchema
 
 from onward.agent.contracts import Budget, ConversationSnapshot, MessagePolicy
 from onward.agent.messages import Usage
@@ -68,15 +67,24 @@ class ApprovalRequest(_Request):
     )
 
 
+def _limits_not_null(schema: dict[str, Any]) -> None:
+    """The schema of a budget raise: at least one limit, and no `null` (leaving a limit
+    out keeps it; `null` would read as "no limit")."""
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if branches:
+            prop.update(branches[0])
+        prop.pop("default", None)
+
+
 class RaiseBudgetRequest(_Request):
     """At least one new limit; a limit left out stays as it is."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_limits_not_null)
 
-    max_tokens: int | SkipJsonSchema[None] = Field(
-        default=None, ge=1, description="New token limit."
-    )
-    max_cost_usd: float | SkipJsonSchema[None] = Field(
+    max_tokens: int | None = Field(default=None, ge=1, description="New token limit.")
+    max_cost_usd: float | None = Field(
         default=None, gt=0, allow_inf_nan=False, description="New cost limit in USD (finite)."
     )
 
