@@ -22,12 +22,13 @@ from bench.goal import StepScript
 from bench.history import Breakdown, step_breakdown
 from bench.stats import process_cpu_s, summary_ms
 from onward.activities.llm import LlmActivities
-from onward.activities.tools import run_tool
+from onward.activities.tools import ToolActivities
 from onward.agent.workflow import ConversationWorkflow
 from onward.config import Settings, WorkflowSandbox
 from onward.conversations import Conversations
 from onward.goals.registry import load_goals
 from onward.models.base import Model
+from onward.store.transcripts import transcript_store
 from onward.testing import ScriptedModel
 from onward.worker import build_workers, running_workers, workflow_runner
 
@@ -92,12 +93,13 @@ def one_queue_workers(client: Client, settings: Settings, model: Model) -> list[
     so the server hands each one to the worker in its workflow task's reply (eager
     activity dispatch) instead of through the llm queue, and nothing caps them."""
     load_goals(settings.goal_modules)
+    store = transcript_store(settings)
     return [
         Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[ConversationWorkflow],
-            activities=[run_tool, *LlmActivities(model).all()],
+            activities=[ToolActivities(store).run_tool, *LlmActivities(model, store).all()],
             workflow_runner=workflow_runner(settings),
         )
     ]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from onward.agent.contracts import ConversationResult
 from onward.config import Settings
 from onward.conversations import Conversations
 from onward.models.base import Model
@@ -86,3 +87,16 @@ def ts_agent(ts_env: WorkflowEnvironment, settings: Settings) -> AgentFactory:
 def dev_agent(dev_env: WorkflowEnvironment, settings: Settings) -> AgentFactory:
     """`async with dev_agent(model) as convs:` runs workers on the real dev server."""
     return agent_factory(dev_env, settings)
+
+
+async def answered(convs: Conversations, cid: str, timeout_s: float = 30.0) -> ConversationResult:
+    """Wait until the agent has finished the goal and rests (a finished goal keeps the
+    conversation open), end the conversation and return its result."""
+    snap = await convs.wait_for(
+        cid,
+        lambda s: s.status == "ended" or (s.answer is not None and s.status == "waiting_for_user"),
+        timeout_s=timeout_s,
+    )
+    if snap.status != "ended":
+        await convs.end(cid)
+    return await convs.result(cid)

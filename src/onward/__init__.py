@@ -13,9 +13,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from onward.agent.decisions import AskUser, CallTools, Decision, Finish, ToolCall
+    from onward.agent.decisions import AskUser, CallTools, Decision, Finish, Refuse, ToolCall
     from onward.agent.specs import RetrySpec
-    from onward.exceptions import InputRejected, OnwardError, OnwardRuntimeError, UserError
+    from onward.exceptions import (
+        InputRejected,
+        OnwardError,
+        OnwardRuntimeError,
+        ToolRefused,
+        UserError,
+    )
     from onward.goals.base import Goal
     from onward.tools import ToolContext, current_tool_context, tool
 
@@ -24,11 +30,13 @@ _EXPORTS = {
     "CallTools": "onward.agent.decisions",
     "Decision": "onward.agent.decisions",
     "Finish": "onward.agent.decisions",
+    "Refuse": "onward.agent.decisions",
     "ToolCall": "onward.agent.decisions",
     "RetrySpec": "onward.agent.specs",
     "InputRejected": "onward.exceptions",
     "OnwardError": "onward.exceptions",
     "OnwardRuntimeError": "onward.exceptions",
+    "ToolRefused": "onward.exceptions",
     "UserError": "onward.exceptions",
     "Goal": "onward.goals.base",
     "ToolContext": "onward.tools",
@@ -45,9 +53,11 @@ __all__ = [
     "InputRejected",
     "OnwardError",
     "OnwardRuntimeError",
+    "Refuse",
     "RetrySpec",
     "ToolCall",
     "ToolContext",
+    "ToolRefused",
     "UserError",
     "current_tool_context",
     "tool",

@@ -163,25 +163,31 @@ class Process:
                 self.kill()
 
 
-def taken(snap: ConversationSnapshot, message_id: str | None) -> bool:
+def named_in_notice(text: str, notices: list[str]) -> bool:
+    """Whether a notice names the message `text` (as the workflow quotes a message it
+    could not process: in curly quotes, cut at 200 characters)."""
+    quoted = f"“{text}”" if len(text) <= 200 else f"“{text[:199]}…”"
+    return any(quoted in notice for notice in notices)
+
+
+def taken(snap: ConversationSnapshot, message_id: str | None, text: str = "") -> bool:
     """Whether the conversation has taken message `message_id` (recorded it, or named
     it in a notice because it could not): until then, its status is about earlier
     input. A message is delivered by signal, so a state read right after sending may
     not show it yet."""
     if message_id is None:
         return True
-    for message in snap.messages:
-        if isinstance(message, UserMessage) and message.id == message_id:
-            return True
-        if isinstance(message, NoticeMessage) and message_id in message.text:
-            return True
-    return False
+    notices = [m.text for m in snap.messages if isinstance(m, NoticeMessage)]
+    return any(
+        isinstance(m, UserMessage) and m.id == message_id for m in snap.messages
+    ) or named_in_notice(text, notices)
 
 
 async def _drive(convs: Conversations, cid: str, scenario: Scenario, deadline: float) -> None:
     """Play the scripted user until the conversation ends."""
     said = 1  # the first message goes in with the start
     last_sent: str | None = None
+    last_text = ""
     while time.monotonic() < deadline:
         try:
             snap = await convs.snapshot(cid, rpc_timeout_s=2)
@@ -194,12 +200,13 @@ async def _drive(convs: Conversations, cid: str, scenario: Scenario, deadline: f
             if snap.pending_approvals:
                 for approval in snap.pending_approvals:
                     await convs.decide(cid, approval.call_id, "approve", approval.args_hash)
-            elif snap.status == "waiting_for_user" and taken(snap, last_sent):
+            elif snap.status == "waiting_for_user" and taken(snap, last_sent, last_text):
                 if said < len(scenario.messages):
                     # A retry after a failed send reuses the id: the workflow takes it once.
                     message_id = f"{cid}-m{said}"
                     await convs.send(cid, scenario.messages[said], message_id=message_id)
-                    last_sent, said = message_id, said + 1
+                    last_sent, last_text = message_id, scenario.messages[said]
+                    said += 1
                 else:
                     await convs.end(cid, "script finished")
                     return

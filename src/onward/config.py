@@ -101,6 +101,10 @@ class Settings(BaseSettings):
         default=12, ge=1, description="Model decisions allowed for one user message."
     )
     max_message_chars: int = Field(default=8000, ge=1, description="Longest accepted message.")
+    guardrail: bool = Field(
+        default=True,
+        description="Let the model refuse messages outside a goal (judged within the decision).",
+    )
     payload_s3_bucket: str | None = Field(
         default=None, description="Store large payloads in this S3 bucket (`onward[s3]`)."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -31,10 +32,12 @@ from onward.agent.contracts import (
     StartConversation,
     StateQuery,
 )
+from onward.agent.messages import Message
 from onward.config import Settings
 from onward.exceptions import ConversationBusy, InputRejected, OnwardError, UnknownGoalError
 from onward.goals.base import Goal
 from onward.goals.registry import get_goal, load_goals
+from onward.store.transcripts import transcript_store
 
 
 class ConversationNotFound(OnwardError):
@@ -50,6 +53,7 @@ def default_options(settings: Settings) -> ConversationOptions:
         idle_timeout_s=settings.idle_timeout.total_seconds(),
         turns_before_continue_as_new=settings.turns_before_continue_as_new,
         max_steps_per_turn=settings.max_steps_per_turn,
+        guardrail=settings.guardrail,
         llm_task_queue=settings.llm_task_queue,
         search_attributes=settings.search_attributes,
         model_timeout_s=settings.model_timeout.total_seconds(),
@@ -64,13 +68,18 @@ def _rejection(exc: WorkflowUpdateFailedError) -> InputRejected:
     return InputRejected(str(cause or exc))
 
 
+_ALREADY_DECIDED = re.compile(r"^already decided: (?P<decision>approve|reject|expired)\b")
+
+
 def _details(error: ApplicationError) -> dict[str, str]:
-    """What the workflow said besides the reason (e.g. the decision that won), when it
-    sent a mapping of strings."""
+    """What the workflow said besides the reason, e.g. the decision that won over a
+    contradictory one (sent as a mapping in the details, or as `already decided: X`)."""
     found: dict[str, str] = {}
     for detail in error.details:
         if isinstance(detail, dict):
             found.update({str(k): str(v) for k, v in detail.items()})  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    if "decision" not in found and (match := _ALREADY_DECIDED.match(error.message)):
+        found["decision"] = match.group("decision")
     return found
 
 
@@ -285,7 +294,7 @@ class Conversations:
         it waits, up to `rpc_timeout_s` when given."""
         timeout = timedelta(seconds=rpc_timeout_s) if rpc_timeout_s else None
         try:
-            return await self._handle(conversation_id).query(
+            snap = await self._handle(conversation_id).query(
                 QUERY_STATE,
                 StateQuery(offset=offset),
                 result_type=ConversationSnapshot,
@@ -293,6 +302,18 @@ class Conversations:
             )
         except RPCError as exc:
             raise self._rpc(conversation_id, exc) from exc
+        return await self._with_stored(snap)
+
+    async def _with_stored(self, snap: ConversationSnapshot) -> ConversationSnapshot:
+        """The workflow holds recent messages only: the rest, and tool results held by
+        reference, come from the transcript store."""
+        store = transcript_store(self.settings)
+        start = snap.messages_offset if snap.messages_offset is not None else snap.offset
+        earlier: list[Message] = []
+        if start > snap.offset and snap.transcript is not None:
+            earlier = await store.read_range(snap.transcript, snap.offset, start)
+        messages = await store.resolve_results(snap.conversation_id, [*earlier, *snap.messages])
+        return snap.model_copy(update={"messages": messages, "messages_offset": snap.offset})
 
     async def result(self, conversation_id: str) -> ConversationResult:
         return await self._handle(conversation_id).result()

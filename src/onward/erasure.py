@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from onward.conversations import ConversationNotFound, Conversations
 from onward.exceptions import InputRejected
+from onward.store.transcripts import transcript_store
 
 Run = tuple[str, str]
 """(workflow id, run id)."""
@@ -95,4 +96,6 @@ async def erase(convs: Conversations, conversation_id: str, *, wait_s: float = 3
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:  # deleted meanwhile: fine
                 raise
+    # Last, once no run can write more: its transcript, results and goal specs.
+    await transcript_store(convs.settings).erase(conversation_id)
     return len(runs)

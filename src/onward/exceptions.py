@@ -35,6 +35,11 @@ class OnwardRuntimeError(OnwardError):
     """A failure while running; may be transient."""
 
 
+class ToolRefused(OnwardRuntimeError):
+    """Raise from a tool to refuse a call with a reason (card declined, sold out): the
+    model sees the reason as the tool's result and carries on; it is not retried."""
+
+
 class ServerStartError(OnwardRuntimeError):
     """The embedded Temporal server did not come up."""
 
@@ -65,11 +70,14 @@ ERR_TOOL_FAILED = "ToolFailed"
 """The tool raised: retried per its policy; the last error goes back to the model."""
 ERR_TOOL_INVALID_ARGS = "ToolInvalidArguments"
 """Arguments failed the tool's own validation: never retried."""
+ERR_TRANSCRIPT = "TranscriptUnavailable"
+"""A request's transcript or goal spec is not in the store (erased, another data dir)."""
 ERR_UNKNOWN_GOAL = "UnknownGoal"
 ERR_UNKNOWN_TOOL = "UnknownTool"
 
 NON_RETRYABLE_TYPES = [
     ERR_MODEL_PERMANENT,
+    ERR_TRANSCRIPT,
     ERR_TOOL_INVALID_ARGS,
     ERR_UNKNOWN_GOAL,
     ERR_UNKNOWN_TOOL,
@@ -89,7 +97,12 @@ class ModelRateLimited(ModelError):
 
 
 class ModelTransientError(ModelError):
-    """5xx, connection error or timeout: retry with backoff."""
+    """5xx, connection error or timeout: retry with backoff. `status` is the HTTP status
+    when there was one (a 500 that repeats identically is given up on early)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ModelPermanentError(ModelError):

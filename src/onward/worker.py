@@ -17,13 +17,14 @@ from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, Wo
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from onward.activities.llm import DeltaSink, LlmActivities
-from onward.activities.tools import run_tool
+from onward.activities.tools import ToolActivities
 from onward.agent.graphs import foreign_graphs
 from onward.agent.workflow import ConversationWorkflow
 from onward.config import Settings, WorkflowSandbox
 from onward.goals.registry import load_goals
 from onward.models.base import Model
 from onward.observability import tracing_interceptor
+from onward.store.transcripts import transcript_store
 
 
 def sandbox_mode(settings: Settings) -> WorkflowSandbox:
@@ -79,13 +80,15 @@ def build_workers(
             replay on every task (used by tests to prove replay safety).
     """
     load_goals(settings.goal_modules)
-    llm = LlmActivities(model, delta_sink)
+    store = transcript_store(settings)
+    llm = LlmActivities(model, store, delta_sink)
+    tools = ToolActivities(store)
     workers = [
         Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[ConversationWorkflow],
-            activities=[run_tool],
+            activities=[tools.run_tool],
             workflow_runner=workflow_runner(settings),
             interceptors=interceptors,
             max_cached_workflows=max_cached_workflows,
@@ -102,7 +105,7 @@ def build_workers(
         ),
     ]
     workers += [
-        Worker(client, task_queue=q, activities=[run_tool], interceptors=interceptors)
+        Worker(client, task_queue=q, activities=[tools.run_tool], interceptors=interceptors)
         for q in extra_tool_queues
     ]
     return workers

@@ -125,7 +125,7 @@ async def test_stale_and_mismatched_approvals_are_refused_with_reason(api: ApiFa
             CallTools(
                 calls=[ToolCall(call_id="t1", tool="transfer", args={"amount": 9, "to": "eve"})]
             ),
-            Finish(answer="ok"),
+            AskUser(text="Not sent. Anything else?"),
         ]
     )
     async with api(model) as a:
@@ -161,12 +161,13 @@ async def test_stale_and_mismatched_approvals_are_refused_with_reason(api: ApiFa
             f"{url}/t1", json={"decision": "approve", "args_hash": good_hash}, headers=ALICE
         )
         assert stale.status_code == 409
-        assert "stale or already decided" in stale.json()["error"]["reason"]
+        assert stale.json()["error"]["reason"] == "already decided: reject"
 
         bad = await a.http.post(
             f"{url}/t1", json={"decision": "maybe", "args_hash": good_hash}, headers=ALICE
         )
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+        await a.convs.end(cid)
         result = await a.convs.result(cid)
     assert [r.tool for r in result.tool_calls] == []  # the rejected transfer never ran
 

@@ -12,9 +12,12 @@ from moto.server import ThreadedMotoServer  # pyright: ignore[reportMissingTypeS
 from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import Finish
+from onward.agent.messages import AssistantMessage, ToolResultMessage, UserMessage
 from onward.config import Settings
 from onward.conversations import Conversations
 from onward.processes import free_port
+from onward.store.transcripts import TranscriptMissing
+from onward.store.transcripts_s3 import S3TranscriptStore
 from onward.testing import ScriptedModel, local_dev_environment
 from onward.worker import build_workers, running_workers
 from tests.conftest import make_settings
@@ -73,3 +76,27 @@ async def test_large_payloads_are_stored_in_s3(s3_endpoint: str, tmp_path: Path)
         await env.shutdown()
     assert _object_count(s3_endpoint) >= 1
     assert not (tmp_path / "payloads").exists()
+
+
+async def test_the_transcript_store_on_s3_appends_reads_and_erases(
+    s3_endpoint: str, tmp_path: Path
+) -> None:
+    store = S3TranscriptStore(BUCKET, s3_endpoint, "us-east-1")
+    first = await store.append("conv-s3", None, [UserMessage(text="hi")])
+    ref = await store.put_blob("conv-s3", b'{"page": 1}')
+    result = ToolResultMessage(call_id="c1", tool="read", ok=True, content_ref=ref)
+    head = await store.append("conv-s3", first, [result, AssistantMessage(text="done")])
+    await store.append("conv-s3~p1.a", None, [UserMessage(text="child")])
+    store.forget_cached()  # read back from S3, not from memory
+    messages = await store.resolve_results("conv-s3", await store.read(head))
+    assert [m.kind for m in messages] == ["user", "tool_result", "assistant"]
+    assert isinstance(messages[1], ToolResultMessage) and messages[1].content == {"page": 1}
+    ranged = await store.read_range(head, 1, 3)
+    assert [m.kind for m in ranged] == ["tool_result", "assistant"]
+    assert await store.erase("conv-s3") == 4
+    listing = cast(dict[str, Any], _s3(s3_endpoint).list_objects_v2(Bucket=BUCKET))
+    # moto keeps one S3 per process: other tests' conversations may be there too.
+    keys = [o["Key"] for o in listing.get("Contents", [])]
+    assert [k for k in keys if "/conv-s3" in k] == []
+    with pytest.raises(TranscriptMissing):
+        await store.read(head)

@@ -17,18 +17,19 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from onward.agent.contracts import Budget, ConversationOptions
+from onward.agent.contracts import SIGNAL_SEND_MESSAGE, Budget, ConversationOptions, SendMessage
 from onward.agent.decisions import (
     PLAN_TOOL,
     AskUser,
     CallTools,
     Finish,
     PlanStep,
+    Refuse,
     Review,
     RunPlan,
     ToolCall,
 )
-from onward.agent.messages import NoticeMessage, ToolResultMessage
+from onward.agent.messages import NoticeMessage, ToolResultMessage, UserMessage
 from onward.config import Settings
 from onward.conversations import Conversations
 from onward.models.base import ModelRequest
@@ -85,6 +86,40 @@ async def _rejected_and_invalid(convs: Conversations) -> str:
     snap = await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
     approval = snap.pending_approvals[0]
     await convs.decide(cid, approval.call_id, "reject", approval.args_hash, feedback="no")
+    await convs.result(cid)
+    return cid
+
+
+def _open(request: ModelRequest) -> Step:
+    """Refuse the off-topic opener; add and rest; thank-you follow-up after a
+    continue-as-new (whose input carries references, not the transcript)."""
+    last = request.messages[-1]
+    if isinstance(last, UserMessage) and "cheeseburger" in last.text:
+        return Refuse(text="I can only help with arithmetic.")
+    if isinstance(last, UserMessage) and last.text == "add 2 and 3":
+        return _call("a1", "add", a=2, b=3)
+    if isinstance(last, ToolResultMessage):
+        return Finish(answer=f"It is {last.content}.")
+    return Finish(answer="You're welcome.")
+
+
+async def _open_rest_and_store(convs: Conversations) -> str:
+    cid = await convs.start(
+        "test-math-open",
+        first_message="two cheeseburgers please",
+        options=ConversationOptions(turns_before_continue_as_new=2),
+    )
+    await convs.wait_for(cid, lambda s: s.status == "waiting_for_user" and s.turns == 1)
+    await convs.send(cid, "add 2 and 3")
+    await convs.wait_for(cid, lambda s: s.answer is not None and s.status == "waiting_for_user")
+    # By signal, as the API sends messages: durable even while no worker runs.
+    await convs.client.get_workflow_handle(cid).signal(
+        SIGNAL_SEND_MESSAGE, SendMessage(text="thanks", message_id="m-thanks")
+    )
+    await convs.wait_for(
+        cid, lambda s: s.runs == 2 and s.turns == 3 and s.status == "waiting_for_user"
+    )
+    await convs.end(cid)
     await convs.result(cid)
     return cid
 
@@ -163,6 +198,7 @@ SCENARIOS: dict[str, tuple[object, Callable[[Conversations], Awaitable[str]]]] =
         _rejected_and_invalid,
     ),
     "team": (_team, _team_with_review),
+    "v2-open": (_open, _open_rest_and_store),
 }
 CHILDREN = {"team": ["p1.pay", "p1.oslo", "p2.kyoto"]}
 """Child conversations saved with a scenario (ids are `<parent>~<suffix>`)."""

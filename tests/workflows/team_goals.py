@@ -19,11 +19,13 @@ VACATION = Goal(
     description="Plans one vacation.",
     instructions="Find a trip and describe it.",
     tools=[find_trip],
+    end_on_finish=True,
 )
 REVIEWER = Goal(
     name="test-reviewer",
     description="Reviews trip plans.",
     instructions="Approve complete plans.",
+    end_on_finish=True,
 )
 PLANNER = Goal(
     name="test-planner",
@@ -32,6 +34,7 @@ PLANNER = Goal(
     agents=["test-vacation", "test-math"],
     reviewer="test-reviewer",
     max_review_rounds=2,
+    end_on_finish=True,
 )
 HASTY = Goal(
     name="test-hasty-planner",
@@ -39,6 +42,7 @@ HASTY = Goal(
     instructions="Delegate.",
     agents=["test-vacation"],
     plan_deadline_s=2,
+    end_on_finish=True,
 )
 ROUTER = Goal(
     name="test-router",
@@ -46,10 +50,12 @@ ROUTER = Goal(
     instructions="Hand off.",
     agents=["test-math", "test-vacation"],
     handoff=True,
+    end_on_finish=True,
 )
 DIRECTOR = Goal(
     name="test-director",
     description="Delegates to a planner (agents two levels deep).",
     instructions="Delegate.",
     agents=["test-planner"],
+    end_on_finish=True,
 )

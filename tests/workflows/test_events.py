@@ -7,7 +7,7 @@ from temporalio.client import Client
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.events import ConversationEvent, TokenDelta
-from onward.agent.messages import AssistantMessage
+from onward.agent.messages import AssistantMessage, NoticeMessage
 from onward.streaming import StreamItem, conversation_events
 from onward.testing import ScriptedModel, ServerError
 from tests.conftest import AgentFactory
@@ -84,15 +84,44 @@ async def test_an_answer_quicker_than_a_batch_sends_no_deltas(ts_agent: AgentFac
 
 
 async def test_a_retried_model_call_is_announced(ts_agent: AgentFactory) -> None:
-    model = ScriptedModel([ServerError(503), Finish(answer="back")])
+    model = ScriptedModel([ServerError(503), ServerError(503), Finish(answer="back")])
     async with ts_agent(model) as convs:
         cid = await convs.start("test-math", first_message="hi")
         await convs.result(cid)
         items = await _collect(convs.client, cid)
+    retrying = [
+        (i.data.attempt, i.data.retry_in_s, i.data.detail)
+        for i in items
+        if isinstance(i.data, ConversationEvent) and i.data.status == "retrying_model"
+    ]
+    # Each failure is told at once with the next try; each new attempt is told too.
+    assert [(a, r) for a, r, _ in retrying] == [(2, 1.0), (2, None), (3, 2.0), (3, None)]
+    assert retrying[0][2] == (
+        "The model call failed (503 Server Error); retrying in 1 s (attempt 2 of 10)."
+    )
+    assert retrying[1][2] == "Trying the model again (attempt 2 of 10)."
     statuses = [
-        (i.data.status, i.data.detail)
+        i.data.status
         for i in items
         if isinstance(i.data, ConversationEvent) and i.data.type == "status"
     ]
-    assert ("retrying_model", "attempt 2") in statuses
-    assert statuses[-1][0] == "ended"
+    # Once the call answers, the stream leaves the retrying state.
+    assert statuses[-2:] == ["retrying_model", "ended"]
+
+
+async def test_the_same_500_three_times_is_reported_not_retried_for_minutes(
+    ts_agent: AgentFactory,
+) -> None:
+    model = ScriptedModel([ServerError(500)] * 3 + [Finish(answer="back")])
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-math", first_message="hi")
+        snap = await convs.wait_for(
+            cid, lambda s: s.status == "waiting_for_user" and s.message_count == 2
+        )
+        # Three attempts, not ten: the user is told why, and the conversation stays open.
+        assert len(model.calls) == 3
+        notice = snap.messages[-1]
+        assert isinstance(notice, NoticeMessage) and notice.level == "error"
+        assert "the same way 3 times in a row" in notice.text
+        await convs.send(cid, "again")
+        assert (await convs.result(cid)).answer == "back"

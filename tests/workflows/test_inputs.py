@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from onward.agent.contracts import ConversationOptions
-from onward.agent.decisions import AskUser, CallTools, Finish, GuardrailVerdict, ToolCall
+from onward.agent.decisions import AskUser, CallTools, Finish, Refuse, ToolCall
 from onward.agent.messages import AssistantMessage, NoticeMessage, UserMessage
-from onward.models.base import GuardrailRequest, ModelRequest
+from onward.models.base import ModelRequest
 from onward.testing import Gated, Hang, Malformed, Permanent, ScriptedModel, ServerError, Step
 from tests.conftest import AgentFactory
+from tests.workflows.toolbox import call
 
 
 def users(messages: list[object]) -> list[str]:
@@ -95,27 +96,41 @@ async def test_repeated_malformed_output_tells_the_user(ts_agent: AgentFactory) 
     model = ScriptedModel([Malformed(), Malformed(), Malformed(), Finish(answer="ok")])
     async with ts_agent(model) as convs:
         cid = await convs.start("test-math", first_message="hello")
-        snap = await convs.wait_for(cid, lambda s: s.message_count == 2)
-        assert isinstance(snap.messages[-1], NoticeMessage)
-        assert "could not use" in snap.messages[-1].text
+        snap = await convs.wait_for(cid, lambda s: s.message_count == 3)
+        # The first unusable output could not judge the topic either: said, let through.
+        notices = [m for m in snap.messages if isinstance(m, NoticeMessage)]
+        assert [("fits the goal" in n.text, "could not use" in n.text) for n in notices] == [
+            (True, False),
+            (False, True),
+        ]
+        assert [r.check_topic for r in model.calls] == [True, False, False]
         await convs.send(cid, "again")
         assert (await convs.result(cid)).answer == "ok"
 
 
 async def test_off_goal_message_gets_a_redirect_and_no_tool_call(ts_agent: AgentFactory) -> None:
-    def guard(req: GuardrailRequest) -> GuardrailVerdict:
-        if "cheeseburger" in req.text:
-            return GuardrailVerdict(allowed=False, reply="I can only help with arithmetic.")
-        return GuardrailVerdict(allowed=True)
-
-    model = ScriptedModel([Finish(answer="4")], guardrail=guard)
+    model = ScriptedModel(
+        [
+            Refuse(text="I can only help with arithmetic."),
+            call("c1", "add", a=2, b=2),
+            Finish(answer="4"),
+        ]
+    )
     async with ts_agent(model) as convs:
         cid = await convs.start("test-math", first_message="two double cheeseburgers please")
-        snap = await convs.wait_for(cid, lambda s: s.message_count == 2)
+        snap = await convs.wait_for(
+            cid, lambda s: s.message_count == 2 and s.status == "waiting_for_user"
+        )
         assert snap.messages[-1] == AssistantMessage(text="I can only help with arithmetic.")
-        assert model.calls == []
+        # One model call judged and refused it; no separate guardrail call, no tool call.
+        assert [r.check_topic for r in model.calls] == [True]
+        assert model.guardrail_calls == []
         await convs.send(cid, "what is 2+2")
-        assert (await convs.result(cid)).answer == "4"
+        result = await convs.result(cid)
+    assert result.answer == "4"
+    assert [r.tool for r in result.tool_calls] == ["add"]
+    # Only the first decision after the new message may refuse.
+    assert [r.check_topic for r in model.calls] == [True, True, False]
 
 
 async def test_continue_as_new_keeps_the_whole_transcript(ts_agent: AgentFactory) -> None:

@@ -82,7 +82,7 @@ async def test_a_goal_is_one_new_module(
                 return "rain" in forecast
 
             Goal(name="weather", description="Weather advice.", instructions="Be brief.",
-                 tools=[forecast, umbrella])
+                 tools=[forecast, umbrella], end_on_finish=True)
             '''
         )
     )

@@ -56,4 +56,12 @@ MATH = Goal(
     description="Arithmetic help.",
     instructions="Use the tools to compute.",
     tools=[add, multiply, describe, transfer, delete_everything],
+    end_on_finish=True,
+)
+
+OPEN_MATH = Goal(
+    name="test-math-open",
+    description="Arithmetic help that stays open for follow-ups.",
+    instructions="Use the tools to compute.",
+    tools=[add, multiply, describe, transfer],
 )

@@ -13,20 +13,30 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from onward.activities.deltas import DeltaRelay
-from onward.agent.activity_contracts import ACTIVITY_DECIDE, ACTIVITY_GUARDRAIL, DecideResult
+from onward.activities.transcripts import resolve_request
+from onward.agent.activity_contracts import (
+    ACTIVITY_DECIDE,
+    ACTIVITY_GUARDRAIL,
+    DecideRequest,
+    DecideResult,
+)
 from onward.agent.events import TOPIC_EVENTS, ConversationEvent, TokenDelta
 from onward.agent.messages import Usage
+from onward.agent.retry import model_retry_policy
 from onward.exceptions import (
     ERR_MODEL_PERMANENT,
     ERR_MODEL_RATE_LIMITED,
     ERR_MODEL_TRANSIENT,
+    ERR_TRANSCRIPT,
     MalformedModelOutput,
     ModelPermanentError,
     ModelRateLimited,
     ModelTransientError,
+    UserError,
 )
 from onward.models.base import GuardrailRequest, GuardrailResponse, Model, ModelRequest
 from onward.observability import (
@@ -35,9 +45,14 @@ from onward.observability import (
     METRIC_MODEL_ERRORS,
     METRIC_TOKENS,
 )
+from onward.store.transcripts import TranscriptMissing, TranscriptStore
 
 T = TypeVar("T")
 DELTA_BATCH_INTERVAL = timedelta(milliseconds=150)
+SAME_ERROR_LIMIT = 3
+"""Identical 500s in a row after which a model call is given up on: a server that
+fails the same request the same way each time will not answer it on the 10th try."""
+_MEMO_LIMIT = 1000
 DeltaSink = Callable[[str, str], Awaitable[None]]
 """Receives (conversation_id, text delta) for live streaming to clients."""
 
@@ -71,6 +86,59 @@ def _classify(exc: Exception) -> ApplicationError:
     return ApplicationError(f"{type(exc).__name__}: {exc}", type=ERR_MODEL_TRANSIENT)
 
 
+class RepeatedErrors:
+    """The last failure of each model call (workflow id + activity id), in this worker
+    process, so a retry can tell whether it failed exactly the same way again."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], tuple[str, int]] = {}
+
+    def record(self, key: tuple[str, str], exc: Exception) -> int:
+        """How often in a row `exc` (a 500) has now failed this call; 0 for others."""
+        if not (isinstance(exc, ModelTransientError) and exc.status == 500):
+            self._last.pop(key, None)
+            return 0
+        message = str(exc)
+        previous = self._last.get(key)
+        count = previous[1] + 1 if previous is not None and previous[0] == message else 1
+        self._last[key] = (message, count)
+        while len(self._last) > _MEMO_LIMIT:
+            del self._last[next(iter(self._last))]
+        return count
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self._last.pop(key, None)
+
+
+def _policy(max_attempts: int) -> RetryPolicy:
+    # Not every server hands the policy to the activity; the workflow builds it the
+    # same way from the attempts the request carries.
+    return activity.info().retry_policy or model_retry_policy(max_attempts)
+
+
+def _next_delay(error: ApplicationError, max_attempts: int) -> timedelta | None:
+    """When the next attempt of this activity runs, or None when none is left."""
+    info = activity.info()
+    policy = _policy(max_attempts)
+    if error.non_retryable:
+        return None
+    if policy.maximum_attempts and info.attempt >= policy.maximum_attempts:
+        return None
+    if error.next_retry_delay is not None:
+        return error.next_retry_delay
+    interval = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (
+        info.attempt - 1
+    )
+    if policy.maximum_interval is not None:
+        interval = min(interval, policy.maximum_interval.total_seconds())
+    return timedelta(seconds=interval)
+
+
+def _of_attempts(attempt: int, max_attempts: int) -> str:
+    total = _policy(max_attempts).maximum_attempts
+    return f"attempt {attempt} of {total}" if total else f"attempt {attempt}"
+
+
 def _count_model_call(model_name: str, usage: Usage) -> None:
     meter = activity.metric_meter().with_additional_attributes({"model": model_name})
     meter.create_counter(METRIC_MODEL_CALLS, "Model calls that returned").add(1)
@@ -82,26 +150,53 @@ def _count_model_call(model_name: str, usage: Usage) -> None:
         cost.add(round(usage.cost_usd * 1_000_000))
 
 
+async def _publish_status(
+    deltas: DeltaRelay, detail: str, *, attempt: int, retry_in_s: float | None = None
+) -> None:
+    stream = await deltas.open()
+    stream.topic(TOPIC_EVENTS, type=ConversationEvent).publish(
+        ConversationEvent(
+            type="status",
+            status="retrying_model",
+            detail=detail,
+            attempt=attempt,
+            retry_in_s=retry_in_s,
+        )
+    )
+
+
 class LlmActivities:
     """Holds the model (built from settings in the worker, never from workflow input)."""
 
-    def __init__(self, model: Model, delta_sink: DeltaSink | None = None) -> None:
+    def __init__(
+        self, model: Model, store: TranscriptStore, delta_sink: DeltaSink | None = None
+    ) -> None:
         self.model = model
+        self.store = store
         self.delta_sink = delta_sink
+        self._repeats = RepeatedErrors()
 
     @activity.defn(name=ACTIVITY_DECIDE)
-    async def decide(self, request: ModelRequest) -> DecideResult:
+    async def decide(self, wire: DecideRequest) -> DecideResult:
+        # Written before the model is called, so nothing said is lost if it fails.
+        try:
+            request, transcript = await resolve_request(self.store, wire)
+        except (UserError, TranscriptMissing) as exc:
+            raise ApplicationError(str(exc), type=ERR_TRANSCRIPT, non_retryable=True) from exc
+        result = await self._decide_resolved(request)
+        return result.model_copy(update={"transcript": transcript})
+
+    async def _decide_resolved(self, request: ModelRequest) -> DecideResult:
         # Token deltas go to the conversation's stream in small batches: live text for
         # clients, a bounded number of history events per call.
         async with DeltaRelay(DELTA_BATCH_INTERVAL) as deltas:
             attempt = activity.info().attempt
             if attempt > 1:
                 # The workflow only sees the final outcome; tell watchers a retry is on.
-                stream = await deltas.open()
-                stream.topic(TOPIC_EVENTS, type=ConversationEvent).publish(
-                    ConversationEvent(
-                        type="status", status="retrying_model", detail=f"attempt {attempt}"
-                    )
+                await _publish_status(
+                    deltas,
+                    f"Trying the model again ({_of_attempts(attempt, request.max_attempts)}).",
+                    attempt=attempt,
                 )
             return await self._decide(request, deltas)
 
@@ -127,15 +222,41 @@ class LlmActivities:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = _classify(exc)
+            error = self._classify_repeat(exc)
             activity.metric_meter().create_counter(METRIC_MODEL_ERRORS, "Failed model calls").add(
                 1, {"type": error.type or "unknown"}
             )
+            delay = _next_delay(error, request.max_attempts)
+            if delay is not None:
+                # Said at once, so a provider outage is visible while it lasts.
+                await _publish_status(
+                    deltas,
+                    f"The model call failed ({error.message}); retrying in "
+                    f"{delay.total_seconds():.0f} s "
+                    f"({_of_attempts(info.attempt + 1, request.max_attempts)}).",
+                    attempt=info.attempt + 1,
+                    retry_in_s=delay.total_seconds(),
+                )
             raise error from exc
+        self._repeats.forget((info.workflow_id or "", info.activity_id))
         _count_model_call(response.model_name, response.usage)
         return DecideResult(
             decision=response.decision, usage=response.usage, model_name=response.model_name
         )
+
+    def _classify_repeat(self, exc: Exception) -> ApplicationError:
+        info = activity.info()
+        key = (info.workflow_id or "", info.activity_id)
+        repeats = self._repeats.record(key, exc)
+        if repeats >= SAME_ERROR_LIMIT:
+            self._repeats.forget(key)
+            return ApplicationError(
+                f"the model server failed this request the same way {repeats} times in a "
+                f"row ({exc}); giving up instead of retrying",
+                type=ERR_MODEL_PERMANENT,
+                non_retryable=True,
+            )
+        return _classify(exc)
 
     @activity.defn(name=ACTIVITY_GUARDRAIL)
     async def guardrail(self, request: GuardrailRequest) -> GuardrailResponse:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from onward.agent.contracts import TranscriptRef
 from onward.agent.decisions import Decision
-from onward.agent.messages import Usage
+from onward.agent.messages import Message, Usage
+from onward.agent.specs import GoalSpec
 
 ACTIVITY_DECIDE = "onward.decide"
 ACTIVITY_GUARDRAIL = "onward.guardrail"
@@ -25,6 +27,8 @@ class Compensating(BaseModel):
     tool: str
     args: dict[str, Any]
     result: Any = None
+    result_ref: str | None = None
+    """The result in the transcript store, when it was not kept inline."""
 
 
 class ToolInvocation(BaseModel):
@@ -38,7 +42,36 @@ class ToolInvocation(BaseModel):
 class ToolOutcome(BaseModel):
     ok: bool
     content: Any = None
+    """The result, inline when small; None for a large one (see `content_ref`)."""
     error: str | None = None
+    content_ref: str | None = None
+    """The result in the transcript store: later activities get this, never the result."""
+
+
+class DecideRequest(BaseModel):
+    """Input of the decide activity: references plus what is new, so history grows with
+    what a turn adds, not with the length of the conversation.
+
+    The activity stores `messages` after `transcript`, resolves tool results held by
+    reference and the goal by `goal_ref`, and hands the model the whole transcript.
+    (Requests recorded before the transcript store carry the whole transcript in
+    `messages` and the goal inline; they decode into this shape unchanged.)
+    """
+
+    conversation_id: str
+    goal: GoalSpec | None = None
+    """Sent inline with the first request of a run that uses it; later ones by ref."""
+    goal_ref: str | None = None
+    transcript: TranscriptRef | None = None
+    """The stored prefix; `messages` come after it."""
+    messages: list[Message] = Field(default_factory=list[Message])
+    extra: list[Message] = Field(default_factory=list[Message])
+    """Shown to the model after the transcript for this call only, never stored (a
+    reviewer's draft)."""
+    repair_hint: str | None = None
+    review: bool = False
+    check_topic: bool = False
+    max_attempts: int = 10
 
 
 class DecideResult(BaseModel):
@@ -48,3 +81,5 @@ class DecideResult(BaseModel):
     malformed: str | None = None
     usage: Usage
     model_name: str
+    transcript: TranscriptRef | None = None
+    """The stored transcript after the request's messages were appended."""

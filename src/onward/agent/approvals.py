@@ -15,9 +15,16 @@ def args_hash(args: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def refusal(pending: dict[str, PendingApproval], decision: DecideApproval) -> str | None:
-    """Why `decision` cannot be accepted, or None when it matches a pending approval."""
+def refusal(
+    pending: dict[str, PendingApproval],
+    decision: DecideApproval,
+    closed: dict[str, str] | None = None,
+) -> str | None:
+    """Why `decision` cannot be accepted, or None when it matches a pending approval.
+    `closed` maps recently closed call ids to how they closed."""
     approval = pending.get(decision.call_id)
+    if approval is None and closed and decision.call_id in closed:
+        return f"already decided: {closed[decision.call_id]}"
     if approval is None:
         waiting = ", ".join(sorted(pending)) or "none"
         return (

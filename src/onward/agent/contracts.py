@@ -44,6 +44,15 @@ Outcome = Literal["finished", "asked", "budget_exhausted", "cancelled", "failed"
 """How a conversation ended: what a parent needs to know about a child's result."""
 
 
+class TranscriptRef(BaseModel):
+    """A transcript prefix in the transcript store: its last segment and its length."""
+
+    conversation_id: str
+    """Whose segment it is (a fork's transcript continues from its original's)."""
+    id: str
+    count: int = Field(ge=0)
+
+
 class Budget(BaseModel):
     """Per-conversation limits; `None` means unlimited."""
 
@@ -72,6 +81,8 @@ class ConversationOptions(BaseModel):
     autonomous: bool = False
     """A sub-agent working for a parent: no user to ask, so asking, a budget stop or a
     step limit ends it with its partial result instead of waiting."""
+    guardrail: bool = True
+    """Whether goals that opt into the guardrail judge new messages (`ONWARD_GUARDRAIL`)."""
 
 
 class PendingApproval(BaseModel):
@@ -120,7 +131,7 @@ class StepResult(BaseModel):
 
 
 class ToolCallRecord(BaseModel):
-    """A tool call that ran, kept for compensation and the summary."""
+    """A tool call that ran, kept for compensation and the summary (the latest ones)."""
 
     call_id: str
     tool: str
@@ -128,6 +139,14 @@ class ToolCallRecord(BaseModel):
     ok: bool
     result: Any = None
     compensated: bool = False
+    result_ref: str | None = None
+
+
+class SendMessage(BaseModel):
+    text: str = Field(min_length=1)
+    message_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """Chosen by the sender (derived from an idempotency key, or random): the same id
+    sent twice is taken once. Events about the message carry it."""
 
 
 class ConversationState(BaseModel):
@@ -138,7 +157,18 @@ class ConversationState(BaseModel):
     goal: GoalSpec
     options: ConversationOptions
     messages: list[Message] = Field(default_factory=list[Message])
-    inbox: list[str] = Field(default_factory=list[str])
+    """The recent part of the transcript, from `window_start` on: what this turn added
+    and what is not stored yet. The whole transcript is in the transcript store."""
+    window_start: int = 0
+    transcript: TranscriptRef | None = None
+    """The stored prefix of the transcript (None: nothing stored yet)."""
+    call_ids: list[str] = Field(default_factory=list[str])
+    """Tool call ids used so far (the latest ones), so ids never repeat."""
+    inbox: list[SendMessage | str] = Field(default_factory=list[SendMessage | str])
+    """Messages waiting for the agent, oldest first (plain strings: recorded by an
+    earlier version)."""
+    seen_message_ids: list[str] = Field(default_factory=list[str])
+    """The latest message ids taken, so a re-sent message is taken once."""
     usage: Usage = Field(default_factory=Usage)
     tool_calls: list[ToolCallRecord] = Field(default_factory=list[ToolCallRecord])
     turns: int = 0
@@ -156,6 +186,15 @@ class ConversationState(BaseModel):
     step_cache: dict[str, StepResult] = Field(default_factory=dict[str, StepResult])
     """Finished plan steps by input hash: a re-plan reuses them instead of re-running."""
 
+    @property
+    def message_count(self) -> int:
+        """The transcript's length (stored and recent)."""
+        return self.window_start + len(self.messages)
+
+    @property
+    def stored_count(self) -> int:
+        return self.transcript.count if self.transcript is not None else 0
+
 
 class StartConversation(BaseModel):
     """Workflow input. `carried` is set only by continue-as-new."""
@@ -170,16 +209,10 @@ class StartConversation(BaseModel):
     parent: ParentLink | None = None
 
 
-class SendMessage(BaseModel):
-    text: str = Field(min_length=1)
-    message_id: str | None = Field(default=None, min_length=1, max_length=128)
-    """Chosen by the sender (derived from an idempotency key, or random): the same id
-    sent twice is taken once. Events about the message carry it."""
-
-
 class SendMessageResult(BaseModel):
-    index: int
-    """Position of the message in the transcript (or inbox order when queued)."""
+    index: int | None = None
+    """Position of the message in the transcript when certain at acceptance (the agent
+    was idle and takes it next); None when it waits behind other input."""
     queued: bool
     message_id: str | None = None
 
@@ -219,7 +252,12 @@ class ConversationSnapshot(BaseModel):
     model_name: str | None
     offset: int
     messages: list[Message]
+    """From `messages_offset` on: the workflow holds only recent messages; readers get
+    the ones before from the transcript store (`Conversations.snapshot` does)."""
     answer: str | None = None
+    messages_offset: int | None = None
+    """Transcript index of `messages[0]` (None: `offset`, as recorded before the store)."""
+    transcript: TranscriptRef | None = None
 
 
 class ConversationResult(BaseModel):

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from onward.agent.messages import Message, Usage
 
 TOPIC_EVENTS = "events"
 TOPIC_DELTA = "delta"
-RETAINED_ITEMS = 2000
-"""Stream items kept across continue-as-new; older offsets get a `reset`."""
+RETAINED_ITEMS = 64
+"""Stream items kept across continue-as-new (a few turns, enough for a client that
+lost its connection for a moment); older offsets get a `reset` and read the transcript
+instead. Small, so a run's input does not grow with the conversation."""
 
 EventType = Literal[
     "message",
+    "message_queued",
     "status",
     "usage",
     "model_call_started",
@@ -55,6 +58,19 @@ class ConversationEvent(BaseModel):
     """The goal of the sub-agent (or new agent, for a handoff) the event is about."""
     conversation_id: str | None = None
     """The child conversation an `agent_*` event or a surfaced approval belongs to."""
+    message_id: str | None = None
+    """The user message a `message_queued` event is about (its text is `detail`)."""
+    attempt: int | None = None
+    """For `retrying_model`: the attempt that is about to run (or running)."""
+    retry_in_s: float | None = None
+    """For `retrying_model` after a failure: seconds until the next attempt."""
+
+    @model_serializer(mode="wrap")
+    def _without_nones(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Each event uses a few of these fields: unset ones stay out of the stream (and
+        # out of what continue-as-new carries).
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None}
 
 
 class TokenDelta(BaseModel):

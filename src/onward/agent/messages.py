@@ -43,6 +43,9 @@ class ToolResultMessage(BaseModel):
     ok: bool
     content: Any = None
     error: str | None = None
+    content_ref: str | None = None
+    """The result in the transcript store. `content` may be None while this is set (a
+    large result, or one sent to an activity by reference); readers resolve it."""
 
 
 NoticeLevel = Literal["info", "warning", "error"]

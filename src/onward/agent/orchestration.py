@@ -40,6 +40,7 @@ from onward.agent.messages import NoticeMessage, ToolCallMessage, ToolResultMess
 from onward.agent.publisher import Publisher
 from onward.agent.retry import tool_retry_policy
 from onward.agent.specs import ToolSpec
+from onward.agent.transcript import TOOL_RECORDS_KEPT, taken_call_ids
 from onward.observability import METRIC_APPROVALS_DECIDED, METRIC_APPROVALS_REQUESTED
 
 
@@ -64,6 +65,9 @@ def schema_errors(spec: ToolSpec, args: dict[str, Any]) -> str | None:
     )
 
 
+CLOSED_APPROVALS_KEPT = 100
+
+
 def _no_listener(approval: PendingApproval, decision: str | None) -> None:
     del approval, decision
 
@@ -86,11 +90,19 @@ class ToolRunner:
         self._on_pending = on_pending or _no_listener
         self.pending: dict[str, PendingApproval] = {}
         self._decisions: dict[str, DecideApproval] = {}
+        self.closed: dict[str, str] = {}
+        """How recent approvals closed (approve, reject, expired), by call id: a late
+        or contradictory decision is told which one won."""
 
     # ------------------------------------------------------------- approvals
 
     def decide(self, decision: DecideApproval) -> None:
         self._decisions[decision.call_id] = decision
+
+    def decision_for(self, call_id: str) -> str | None:
+        """The decision already taken on `call_id` (waiting to be acted on, or closed)."""
+        taken = self._decisions.get(call_id)
+        return taken.decision if taken is not None else self.closed.get(call_id)
 
     async def _approval(self, call: ToolCall, spec: ToolSpec) -> str | None:
         """Wait for a human decision. None = approved, else why it did not run."""
@@ -150,6 +162,9 @@ class ToolRunner:
     def _close(self, call_id: str) -> None:
         closed = self.pending.pop(call_id)
         decided = self._decisions.get(call_id)
+        self.closed[call_id] = decided.decision if decided else "expired"
+        while len(self.closed) > CLOSED_APPROVALS_KEPT:
+            del self.closed[next(iter(self.closed))]
         self._on_pending(closed, decided.decision if decided else "expired")
         if not self.pending:
             self._set_status("running_tools")
@@ -158,11 +173,7 @@ class ToolRunner:
 
     def claim_id(self, call_id: str) -> str:
         """`call_id`, or a fresh variant if the conversation already used it."""
-        s = self._s
-        taken = {r.call_id for r in s.tool_calls} | {
-            m.call_id for m in s.messages if isinstance(m, ToolCallMessage)
-        }
-        return self._unique_id(call_id, taken)
+        return self._unique_id(call_id, taken_call_ids(self._s))
 
     def _unique_id(self, call_id: str, taken: set[str]) -> str:
         # Idempotency keys are workflow id + call id, so ids must never repeat.
@@ -173,9 +184,7 @@ class ToolRunner:
 
     async def run_all(self, calls: list[ToolCall]) -> None:
         s = self._s
-        taken = {r.call_id for r in s.tool_calls} | {
-            m.call_id for m in s.messages if isinstance(m, ToolCallMessage)
-        }
+        taken = taken_call_ids(s)
         unique: list[ToolCall] = []
         for call in calls:
             cid = self._unique_id(call.call_id, taken)
@@ -199,6 +208,7 @@ class ToolRunner:
                     ok=outcome.ok,
                     content=outcome.content,
                     error=outcome.error,
+                    content_ref=outcome.content_ref,
                 )
             )
             if executed:
@@ -209,8 +219,10 @@ class ToolRunner:
                         args=call.args,
                         ok=outcome.ok,
                         result=outcome.content,
+                        result_ref=outcome.content_ref,
                     )
                 )
+                del s.tool_calls[:-TOOL_RECORDS_KEPT]
                 failed = failed or not outcome.ok
         if failed and s.goal.saga:
             await self._compensate()
@@ -299,6 +311,7 @@ class ToolRunner:
                         tool=record.tool,
                         args=record.args,
                         result=record.result,
+                        result_ref=record.result_ref if record.result is None else None,
                     ),
                 ),
             )
@@ -309,6 +322,7 @@ class ToolRunner:
                     ok=outcome.ok,
                     content=outcome.content,
                     error=outcome.error,
+                    content_ref=outcome.content_ref,
                 )
             )
             if outcome.ok:

@@ -25,7 +25,7 @@ class Publisher:
     def say(self, message: Message) -> None:
         self._s.messages.append(message)
         self.emit(
-            ConversationEvent(type="message", message=message, index=len(self._s.messages) - 1)
+            ConversationEvent(type="message", message=message, index=self._s.message_count - 1)
         )
 
     def emit(self, event: ConversationEvent) -> None:
@@ -33,6 +33,11 @@ class Publisher:
 
     def event(self, type_: Any, **fields: Any) -> None:
         self.emit(ConversationEvent(type=type_, **fields))
+
+    def forget_status(self) -> None:
+        """A model activity may have published a status of its own (retrying): the next
+        status is published even if it equals the last one published here."""
+        self._last_status = None
 
     def status(self, status: str, detail: str | None) -> None:
         if self._last_status != (status, detail):

@@ -19,9 +19,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from onward.agent import budget as budgets
     from onward.agent import plans
+    from onward.agent import transcript as window
     from onward.agent.activity_contracts import (
         ACTIVITY_DECIDE,
         ACTIVITY_GUARDRAIL,
+        DecideRequest,
         DecideResult,
     )
     from onward.agent.approvals import refusal
@@ -29,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         QUERY_STATE,
         SIGNAL_APPROVAL_DECISION,
         SIGNAL_CHILD_APPROVAL,
+        SIGNAL_SEND_MESSAGE,
         UPDATE_DECIDE_APPROVAL,
         UPDATE_END,
         UPDATE_RAISE_BUDGET,
@@ -56,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         Finish,
         Handoff,
+        Refuse,
         Review,
         RunPlan,
         ToolCall,
@@ -77,11 +81,17 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
     from onward.agent.specs import GoalSpec
-    from onward.models.base import GuardrailRequest, GuardrailResponse, ModelRequest
+    from onward.models.base import GuardrailRequest, GuardrailResponse
     from onward.observability import METRIC_BUDGET_STOPS
 
 INPUT_REJECTED = "InputRejected"
 REVIEW_DRAFT_CHARS = 2000
+SEEN_MESSAGE_IDS = 256
+"""Message ids remembered for de-duplication (a retry comes soon after the original)."""
+LOOP_V2 = "onward-loop-v2"
+"""Patch marking runs with the guardrail inside the decision and a finish that rests:
+histories recorded before it replay the older loop (separate guardrail call, a
+finish ends the conversation)."""
 RESTING_STATUSES = ("waiting_for_user", "waiting_for_approval", "budget_exhausted", "ended")
 SA_GOAL = SearchAttributeKey.for_keyword("OnwardGoal")
 SA_OWNER = SearchAttributeKey.for_keyword("OnwardOwner")
@@ -91,6 +101,10 @@ SA_COST = SearchAttributeKey.for_float("OnwardCostUsd")
 
 def _reject(reason: str) -> ApplicationError:
     return ApplicationError(reason, type=INPUT_REJECTED, non_retryable=True)
+
+
+def _quoted(text: str, limit: int = 200) -> str:
+    return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -104,6 +118,10 @@ class ConversationWorkflow:
             options=start.options,
             parent=start.parent,
         )
+        if start.first_message and start.carried is None:
+            # Here, not in `run`: messages signalled with the start are handled before
+            # `run` begins, and the first message must stay first.
+            self._s.inbox.append(start.first_message)
         self._status: Status = "waiting_for_user"
         self._status_detail: str | None = None
         self._in_turn = False
@@ -123,14 +141,17 @@ class ConversationWorkflow:
         self._review_rounds = 0
         self._last_call: Usage | None = None
         self._signals: list[asyncio.Task[None]] = []
+        self._v2 = False
+        self._check_topic = False
+        self._sent_specs: set[str] = set()
+        """Goal specs an activity has stored this run: later requests send the ref."""
 
     # ----------------------------------------------------------------- the loop
 
     @workflow.run
     async def run(self, start: StartConversation) -> ConversationResult:
         s = self._s
-        if start.first_message and start.carried is None:
-            s.inbox.append(start.first_message)
+        self._v2 = workflow.patched(LOOP_V2)
         try:
             await self._loop()
         except asyncio.CancelledError:
@@ -139,6 +160,7 @@ class ConversationWorkflow:
             if self._inflight is not None and not self._inflight.done():
                 self._inflight.cancel()
             self._end("cancelled", "cancelled")
+        self._report_unread()
         self._set_status("ended")
         self._out.stream.detach_pollers()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -148,7 +170,7 @@ class ConversationWorkflow:
             answer=s.answer,
             usage=s.usage,
             tool_calls=s.tool_calls,
-            message_count=len(s.messages),
+            message_count=s.message_count,
             end_reason=s.end_reason or "ended",
             outcome=s.outcome or "ended",
             partial=None if s.outcome == "finished" else plans.progress_summary(s),
@@ -163,6 +185,7 @@ class ConversationWorkflow:
                 stream.detach_pollers()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 s.runs += 1
+                window.trim(s)  # the next run carries references, not messages
                 # Bound what the next run carries: old offsets get a `reset`.
                 carried = stream.get_state()
                 stream.truncate(max(0, carried.base_offset + len(carried.log) - RETAINED_ITEMS))
@@ -186,7 +209,7 @@ class ConversationWorkflow:
                 break
             self._in_turn = True
             try:
-                await self._turn(s.inbox.pop(0))
+                await self._turn(self._take())
             finally:
                 self._in_turn = False
             self._turns_this_run += 1
@@ -202,12 +225,38 @@ class ConversationWorkflow:
             return True
         return workflow.info().is_continue_as_new_suggested()
 
-    async def _turn(self, text: str) -> None:
+    def _take(self) -> SendMessage:
+        """The oldest waiting message, with an id (every message gets one, so a client
+        can match what it sent; plain strings were recorded by older versions)."""
+        item = self._s.inbox.pop(0)
+        taken = item if isinstance(item, SendMessage) else SendMessage(text=item)
+        if taken.message_id is None:
+            taken = taken.model_copy(update={"message_id": f"m-{workflow.uuid4().hex[:16]}"})
+        return taken
+
+    def _report_unread(self) -> None:
+        """Say which accepted messages the agent will never read: the sender learns it."""
+        while self._s.inbox:
+            unread = self._take()
+            self._out.say(
+                NoticeMessage(
+                    text="Not processed, because the conversation ended first: "
+                    f"{_quoted(unread.text)}",
+                    level="warning",
+                )
+            )
+
+    async def _turn(self, message: SendMessage) -> None:
         s = self._s
+        text = message.text
         # A sub-agent's input is its parent's instruction, not a user's message.
-        if s.parent is None and not await self._guardrail(text):
+        if s.parent is None and not self._v2 and not await self._guardrail(text):
             return
-        self._out.say(UserMessage(text=text))
+        self._check_topic = (
+            self._v2 and s.parent is None and s.options.guardrail and s.goal.guardrail
+        )
+        window.trim(s)
+        self._out.say(UserMessage(text=text, id=message.message_id))
         s.turns += 1
         self._plan_ran = False
         self._review_rounds = 0
@@ -248,6 +297,10 @@ class ConversationWorkflow:
                 s.answer = decision.text
                 self._end("asked for input a sub-agent cannot get", "asked")
             return False
+        if isinstance(decision, Refuse):
+            # Off-topic: a polite redirect, nothing run, the conversation stays open.
+            self.reply(decision.text)
+            return False
         if isinstance(decision, Finish):
             if not await self._approved(decision.answer):
                 return True
@@ -274,9 +327,11 @@ class ConversationWorkflow:
         self._out.say(NoticeMessage(text=text, level=level))
 
     def finish(self, answer: str) -> None:
+        s = self._s
         self._out.say(AssistantMessage(text=answer))
-        self._s.answer = answer
-        self._end("finished", "finished")
+        s.answer = answer
+        if not self._v2 or s.goal.end_on_finish or s.options.autonomous:
+            self._end("finished", "finished")
 
     # ----------------------------------------------------------- multi-agent
 
@@ -328,7 +383,7 @@ class ConversationWorkflow:
             return True
         self._review_rounds += 1
         verdict = await self._decide(
-            goal=reviewer, review=True, messages=[*s.messages, AssistantMessage(text=answer)]
+            goal=reviewer, review=True, extra=[AssistantMessage(text=answer)]
         )
         if not isinstance(verdict, Review):
             self._out.say(NoticeMessage(text="The answer could not be reviewed.", level="warning"))
@@ -368,7 +423,8 @@ class ConversationWorkflow:
         s = self._s
         if s.options.message_policy == "interrupt":
             while s.inbox:
-                self._out.say(UserMessage(text=s.inbox.pop(0)))
+                taken = self._take()
+                self._out.say(UserMessage(text=taken.text, id=taken.message_id))
         self._interrupt = False
 
     # ------------------------------------------------------------ model calls
@@ -416,7 +472,7 @@ class ConversationWorkflow:
         goal: GoalSpec | None = None,
         *,
         review: bool = False,
-        messages: list[Message] | None = None,
+        extra: list[Message] | None = None,
     ) -> Decision | None:
         """One validated decision, re-asking a bounded number of times on malformed
         output or a decision the goal does not allow. None when the model failed for
@@ -424,27 +480,48 @@ class ConversationWorkflow:
         s = self._s
         goal = goal or s.goal
         hint: str | None = None
+        # Only the first decision after a user message judges that message.
+        check_topic, self._check_topic = self._check_topic and not review, False
+        goal_ref = window.spec_ref(goal)
         for _ in range(s.options.max_repairs + 1):
-            request = ModelRequest(
+            request = DecideRequest(
                 conversation_id=s.conversation_id,
-                goal=goal,
-                messages=list(s.messages) if messages is None else messages,
+                goal=None if goal_ref in self._sent_specs else goal,
+                goal_ref=goal_ref,
+                extra=extra or [],
                 repair_hint=hint,
                 review=review,
+                check_topic=check_topic,
+                max_attempts=s.options.model_max_attempts,
             )
             result = await self._decide_once(request)
             if result is None:
                 return None
+            if result.transcript is not None:
+                # The activity stored the goal and the messages: later requests refer.
+                self._sent_specs.add(goal_ref)
+                window.adopt(s, result.transcript)
             s.usage = s.usage + result.usage
             self._last_call = result.usage
             s.model_name = result.model_name
             self._out.event("usage", usage=s.usage)
             if result.decision is not None:
-                hint = plans.decision_problem(goal, result.decision, review=review)
+                hint = plans.decision_problem(
+                    goal, result.decision, review=review, check_topic=check_topic
+                )
                 if hint is None:
                     return result.decision
             else:
                 hint = result.malformed
+                if check_topic:
+                    # The guardrail could not judge: let the message through, say so.
+                    check_topic = False
+                    self._out.say(
+                        NoticeMessage(
+                            text="Could not check whether this message fits the goal; "
+                            "it was let through.",
+                        )
+                    )
         self._out.say(
             NoticeMessage(
                 text="The model kept giving answers I could not use "
@@ -454,13 +531,17 @@ class ConversationWorkflow:
         )
         return None
 
-    async def _decide_once(self, request: ModelRequest) -> DecideResult | None:
+    async def _decide_once(self, request: DecideRequest) -> DecideResult | None:
         s = self._s
         while True:
             self._set_status("thinking")
-            if not request.review:
-                # Re-read: an interrupting message may have joined the transcript.
-                request = request.model_copy(update={"messages": list(s.messages)})
+            # Read at each attempt: an interrupting message may have joined the window.
+            request = request.model_copy(
+                update={
+                    "transcript": s.transcript,
+                    "messages": window.by_reference(window.unstored(s)),
+                }
+            )
             self._model_calls += 1
             self._out.event("model_call_started", detail=str(self._model_calls))
             handle = workflow.start_activity(
@@ -479,6 +560,7 @@ class ConversationWorkflow:
                     await handle
                 self._drain_inbox_if_interrupting()
                 continue
+            self._out.forget_status()
             try:
                 return handle.result()
             except Exception as exc:
@@ -522,14 +604,46 @@ class ConversationWorkflow:
 
     # --------------------------------------------------------------- handlers
 
+    @workflow.signal(name=SIGNAL_SEND_MESSAGE)
+    def message(self, msg: SendMessage) -> None:
+        """A user message by signal: durable on the server even while no worker runs."""
+        s = self._s
+        if not msg.text.strip():
+            self.notice("An empty message was ignored.", "warning")
+        elif s.ended:
+            self._out.say(
+                NoticeMessage(
+                    text=f"Not processed, because the conversation has ended: {_quoted(msg.text)}",
+                    level="warning",
+                )
+            )
+        else:
+            self._accept(msg)
+
+    def _accept(self, msg: SendMessage) -> SendMessageResult:
+        s = self._s
+        mid = msg.message_id
+        if mid is not None and (
+            mid in s.seen_message_ids
+            or any(isinstance(i, SendMessage) and i.message_id == mid for i in s.inbox)
+        ):
+            return SendMessageResult(queued=True, message_id=mid)  # a re-send: taken once
+        if mid is not None:
+            s.seen_message_ids = [*s.seen_message_ids, mid][-SEEN_MESSAGE_IDS:]
+        idle = not self._in_turn and not s.inbox
+        s.inbox.append(msg)
+        if not idle:
+            self._out.event("message_queued", detail=msg.text, message_id=mid)
+            if s.options.message_policy == "interrupt":
+                self._interrupt = True
+        # When idle the loop takes it next, so its position is known now.
+        return SendMessageResult(
+            index=s.message_count if idle else None, queued=not idle, message_id=mid
+        )
+
     @workflow.update(name=UPDATE_SEND_MESSAGE)
     async def send_message(self, msg: SendMessage) -> SendMessageResult:
-        s = self._s
-        s.inbox.append(msg.text)
-        queued = self._in_turn
-        if queued and s.options.message_policy == "interrupt":
-            self._interrupt = True
-        return SendMessageResult(index=len(s.messages) + len(s.inbox) - 1, queued=queued)
+        return self._accept(msg)
 
     @send_message.validator
     def _validate_send(self, msg: SendMessage) -> None:
@@ -541,6 +655,11 @@ class ConversationWorkflow:
     @workflow.update(name=UPDATE_DECIDE_APPROVAL)
     async def decide_approval(self, decision: DecideApproval) -> None:
         if decision.call_id not in self._plans.pending:
+            # Validators of two decisions sent at once both pass before either handler
+            # runs: the first handler wins, the second is refused with the winner.
+            won = self._tools.decision_for(decision.call_id)
+            if won is not None:
+                raise _reject(f"already decided: {won}")
             self._tools.decide(decision)
             return
         try:
@@ -551,7 +670,7 @@ class ConversationWorkflow:
 
     @decide_approval.validator
     def _validate_decision(self, decision: DecideApproval) -> None:
-        reason = refusal(self._all_pending(), decision)
+        reason = refusal(self._all_pending(), decision, self._tools.closed)
         if reason is not None:
             raise _reject(reason)
 
@@ -607,13 +726,15 @@ class ConversationWorkflow:
             pending_approvals=list(self._all_pending().values()),
             usage=s.usage,
             budget=s.options.budget,
-            message_count=len(s.messages),
+            message_count=s.message_count,
             turns=s.turns,
             runs=s.runs,
             model_name=s.model_name,
             offset=query.offset,
-            messages=s.messages[query.offset :],
+            messages=s.messages[max(0, query.offset - s.window_start) :],
             answer=s.answer,
+            messages_offset=max(query.offset, s.window_start),
+            transcript=s.transcript,
         )
 
     # ---------------------------------------------------------------- helpers
@@ -650,6 +771,8 @@ class ConversationWorkflow:
 
     def _end(self, reason: str, outcome: Outcome = "ended") -> None:
         s = self._s
+        if outcome == "ended" and s.answer is not None and self._v2:
+            outcome = "finished"  # ended by the user (or idle) after reaching the goal
         if not s.ended:
             s.ended = True
             s.end_reason = reason

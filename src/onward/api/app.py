@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -174,7 +174,9 @@ def _document_request_rules(
     for text in texts:
         if not isinstance(text, dict):
             continue
-        for branch in text.get("anyOf", [text]):
+        field = cast(dict[str, Any], text)
+        branches = cast(list[dict[str, Any]], field.get("anyOf", [field]))
+        for branch in branches:
             if branch.get("type") == "string":
                 branch.update(minLength=1, maxLength=max_message_chars, pattern=r"\S")
 

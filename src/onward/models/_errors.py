@@ -62,7 +62,7 @@ def _from_status(status: int, exc: ModelAPIError) -> ModelError:
     if status == 429 and not isinstance(exc, ModelQuotaExceededError):
         return ModelRateLimited(message, retry_after_s=retry_after(exc))
     if status in (408, 409, 425) or status >= 500:
-        return ModelTransientError(message)
+        return ModelTransientError(message, status=status)
     return ModelPermanentError(message)
 
 

@@ -30,6 +30,9 @@ class ModelRequest(BaseModel):
     review: bool = False
     """Set when `goal` is asked to review the last assistant message (a proposed
     answer): the only valid decision is a `Review`."""
+    max_attempts: int = 10
+    """The call's retry budget (`ConversationOptions.model_max_attempts`), so status
+    events can say which attempt of how many is running."""
     check_topic: bool = False
     """Set on the first decision after a user message when the goal's guardrail is on:
     the model may answer `Refuse` if that message is outside the goal."""

@@ -136,7 +136,7 @@ class ScriptedModel:
             case RateLimit(retry_after_s=s):
                 raise ModelRateLimited("429 Too Many Requests", retry_after_s=s)
             case ServerError(status=code):
-                raise ModelTransientError(f"{code} Server Error")
+                raise ModelTransientError(f"{code} Server Error", status=code)
             case Timeout():
                 raise ModelTransientError("request timed out")
             case Permanent(message=m):
