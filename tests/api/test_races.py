@@ -61,7 +61,8 @@ async def test_concurrent_messages_are_all_taken_once_and_in_order(api: ApiFacto
             lambda s: s.status == "waiting_for_user" and s.turns == SENDS + 1,
             timeout_s=90,
         )
-    users = [m for m in snap.messages if isinstance(m, UserMessage) and m.id is not None]
+    first, *users = [m for m in snap.messages if isinstance(m, UserMessage)]
+    assert first.text == "hello"
     assert sorted(m.id or "" for m in users) == sorted(ids)  # each taken exactly once
     for message in users:
         assert message.text == ids[message.id or ""]

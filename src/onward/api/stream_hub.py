@@ -48,6 +48,8 @@ class _Feed:
     cursors: dict[int, int] = field(default_factory=dict[int, int])
     """Subscriber -> the next offset it needs (items below every cursor may go)."""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while the feed has subscribers."""
     task: asyncio.Task[None] | None = None
     linger: asyncio.TimerHandle | None = None
 
@@ -115,6 +117,7 @@ class StreamHub:
         feed = self._feed(client, conversation_id, from_offset)
         me = next(self._ids)
         feed.cursors[me] = from_offset
+        feed.wanted.set()
         try:
             cursor = from_offset
             if cursor < feed.floor:
@@ -147,6 +150,7 @@ class StreamHub:
         finally:
             feed.cursors.pop(me, None)
             if not feed.cursors:
+                feed.wanted.clear()
                 self._linger(feed)
 
     def _feed(self, client: Client, conversation_id: str, from_offset: int) -> _Feed:
@@ -164,8 +168,17 @@ class StreamHub:
         return feed
 
     async def _poll(self, client: Client, feed: _Feed) -> None:
+        items = aiter(self._events(client, feed.conversation_id, feed.start))
         try:
-            async for item in self._events(client, feed.conversation_id, feed.start):
+            while True:
+                # The next item may mean the next long-poll update on the workflow: a
+                # feed nobody reads (lingering) sends none, so that it holds nothing
+                # that keeps a workflow from closing, and it costs nothing while idle.
+                await feed.wanted.wait()
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    break
                 feed.append(item, self._keep)
         except asyncio.CancelledError:
             raise
