@@ -29,7 +29,7 @@ from rich.table import Table
 from temporalio.client import Client
 
 from onward.agent.contracts import ConversationSnapshot
-from onward.agent.messages import NoticeMessage, UserMessage
+from onward.agent.messages import Message, NoticeMessage, UserMessage
 from onward.client import connect
 from onward.config import Settings
 from onward.conversations import Conversations
@@ -134,6 +134,21 @@ def chaos_env(settings: Settings) -> dict[str, str]:
         ONWARD_PURCHASE_FAIL_SKU=SAGA_SKU,
     )
     return env
+
+
+def comparable(messages: list[Message]) -> list[dict[str, Any]]:
+    """A transcript as JSON without what differs between two runs by nature: wall-clock
+    times, the ids the workflow gives messages sent without one (`m-…`, random per run,
+    e.g. the first message of a create), and the store references of tool results (a
+    hash of content that holds times; the content itself is compared)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        data = strip_times(message.model_dump(mode="json"))
+        if isinstance(message, UserMessage) and (message.id or "").startswith("m-"):
+            data["id"] = "<chosen by the workflow>"
+        data.pop("content_ref", None)
+        out.append(data)
+    return out
 
 
 class Process:
@@ -273,7 +288,7 @@ async def _run(n: int, kills: int, seed: int, root: Path, timeout_s: float) -> R
         ended: set[str] = set()
         for cid in ids:
             snap = await convs.snapshot(cid)
-            transcripts[cid] = [strip_times(m.model_dump(mode="json")) for m in snap.messages]
+            transcripts[cid] = comparable(snap.messages)
             if snap.status == "ended":
                 ended.add(cid)
         seconds = time.monotonic() - started
@@ -314,10 +329,9 @@ def compare_runs(baseline: RunResult, chaos: RunResult) -> Comparison:
             continue
         pairs = zip(expected, got, strict=False)
         at = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(expected), len(got)))
-        want, have = json.dumps(expected[at : at + 1])[:300], json.dumps(got[at : at + 1])[:300]
         differences.append(
             f"transcript of {cid} differs from the undisturbed run at message {at}: "
-            f"expected {want}, got {have}"
+            + _difference(expected[at : at + 1], got[at : at + 1])
         )
     duplicated = lost = 0
     for table in sorted(set(baseline.ledger) | set(chaos.ledger)):
@@ -331,6 +345,18 @@ def compare_runs(baseline: RunResult, chaos: RunResult) -> Comparison:
                 lost += want[key] - got[key]
                 differences.append(f"{table}: missing row {key}")
     return Comparison(identical, duplicated, lost, differences)
+
+
+def _difference(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> str:
+    """The fields of one message that differ (or the messages, when one is missing)."""
+    if not expected or not got:
+        return f"expected {json.dumps(expected)[:300]}, got {json.dumps(got)[:300]}"
+    want, have = expected[0], got[0]
+    fields = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+    return "; ".join(
+        f"{k}: expected {json.dumps(want.get(k))[:200]}, got {json.dumps(have.get(k))[:200]}"
+        for k in fields
+    )
 
 
 def compare(baseline: RunResult, chaos: RunResult, kills_requested: int) -> Report:

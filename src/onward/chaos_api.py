@@ -35,6 +35,7 @@ from onward.chaos import (
     Scenario,
     chaos_env,
     chaos_settings,
+    comparable,
     compare_runs,
     strip_times,
     taken,
@@ -249,7 +250,7 @@ async def _run(n: int, kills: int, seed: int, root: Path, timeout_s: float) -> A
         snaps: dict[str, ConversationSnapshot] = {}
         for cid in tally.created:
             snaps[cid] = await convs.snapshot(cid)
-            transcripts[cid] = [strip_times(m.model_dump(mode="json")) for m in snaps[cid].messages]
+            transcripts[cid] = comparable(snaps[cid].messages)
     finally:
         await client.aclose()
         api.stop()
