@@ -56,6 +56,9 @@ async def test_conversation_lifecycle_over_http(api: ApiFactory) -> None:
         assert sent.status_code == 202
         assert sent.json() == {"id": sent.json()["id"], "queued": True}
         snap = await a.convs.wait_for(cid, lambda s: s.status == "waiting_for_approval")
+        # What is true about its position comes with the transcript, under the same id.
+        ids = [getattr(m, "id", None) for m in snap.messages]
+        assert ids.index(sent.json()["id"]) == 2
         pending = snap.pending_approvals[0]
         assert pending.call_id == "t1"
 

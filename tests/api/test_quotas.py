@@ -55,9 +55,18 @@ async def test_open_conversations_are_capped_per_user(api: ApiFactory, tmp_path:
     # An index of its own: alice's conversations of other tests do not count here.
     async with api(_model(), api_config=config, data_dir=tmp_path) as a:
         first, second = [
-            (await a.http.post("/v1/conversations", json=CREATE, headers=ALICE)).json()["id"]
-            for _ in range(2)
+            (
+                await a.http.post(
+                    "/v1/conversations", json=CREATE, headers={**ALICE, "Idempotency-Key": key}
+                )
+            ).json()["id"]
+            for key in ("q1", "q2")
         ]
+        # At the limit, a retry of a create that succeeded still gets its answer.
+        retried = await a.http.post(
+            "/v1/conversations", json=CREATE, headers={**ALICE, "Idempotency-Key": "q1"}
+        )
+        assert retried.status_code == 201 and retried.json()["id"] == first
         refused = await a.http.post("/v1/conversations", json=CREATE, headers=ALICE)
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "too_many_conversations"

@@ -7,14 +7,23 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import cast
 
 import httpx
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from onward.agent.decisions import AskUser, CallTools, ToolCall
 from onward.api.deps import ApiState
+from onward.api.errors import install_error_handlers
 from onward.api.sse import SseDecoder, SseEvent
+from onward.conversations import Conversations
+from onward.exceptions import ConversationBusy
 from onward.testing import ScriptedModel
 from tests.api.conftest import ALICE, ApiFactory, api_settings, serve
+from tests.conftest import make_settings
 
 STREAMS = 12
 
@@ -197,3 +206,31 @@ async def test_events_of_a_missing_child_conversation_are_a_404(api: ApiFactory)
             response = await a.http.get(path, headers=ALICE)
             assert response.status_code == 404, (path, response.text)
             assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_temporal_refusing_more_work_is_a_429_that_says_so(tmp_path: Path) -> None:
+    """What ten streams used to cause (Temporal's per-workflow update limit) is said as
+    what it is, and as retryable, not as Temporal being down."""
+    full = RPCError(
+        "limit on number of concurrent in-flight updates has been reached (10)",
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        b"",
+    )
+    convs = Conversations(cast(Client, object()), make_settings(tmp_path))
+    busy = convs._rpc("conv-x", full)
+    assert isinstance(busy, ConversationBusy)
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/busy")
+    async def refuse() -> None:  # pyright: ignore[reportUnusedFunction]
+        raise busy
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as h:
+        response = await h.post("/busy")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+    error = response.json()["error"]
+    assert error["code"] == "conversation_busy"
+    assert "in-flight updates" in error["reason"] and "retry" in error["reason"]

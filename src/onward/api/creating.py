@@ -10,6 +10,7 @@ row later. No workflow is ever started without a row naming its owner.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,10 +36,17 @@ async def create(
     key: str | None,
     index: ConversationIndex,
     convs: Conversations,
+    admit: Callable[[], Awaitable[None]],
 ) -> Created:
-    """Create (or, for a repeated key, find) the conversation `body` asks for."""
+    """Create (or, for a repeated key, find) the conversation `body` asks for.
+
+    `admit` checks the user's quota; only a conversation that is new counts against
+    it, so a retry of a create that succeeded still gets its answer.
+    """
     startable_goal(body.goal)  # an unknown goal is refused before anything is written
     cid = conversation_id_for(user, key) if key else new_conversation_id()
+    if not await index.has_row(cid):
+        await admit()
     request_hash = fingerprint(body)
     reserved = await index.reserve(cid, user, body.goal, message or "", request_hash=request_hash)
     row = reserved.conversation

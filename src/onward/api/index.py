@@ -162,6 +162,17 @@ class ConversationIndex:
             deleted=bool(deleted),
         )
 
+    async def has_row(self, conversation_id: str) -> bool:
+        """Whether any row (pending, active or deleted) has this id."""
+
+        def read() -> list[tuple[int]]:
+            with self._connect() as db:
+                return db.execute(
+                    "SELECT 1 FROM conversations WHERE conversation_id = ?", (conversation_id,)
+                ).fetchall()
+
+        return bool(await asyncio.to_thread(read))
+
     async def activate(self, conversation_id: str) -> None:
         """The workflow is known to exist: the conversation becomes reachable."""
 

@@ -114,8 +114,13 @@ async def create_conversation(
     conversation (never a second one); the same key with another body is a 422.
     """
     message = checked_text(body.message, settings) if body.message is not None else None
-    await check_open_conversations(index, convs, user, state.api.user_max_open_conversations)
-    created = await create(body, message, user=user, key=idempotency_key, index=index, convs=convs)
+
+    async def admit() -> None:
+        await check_open_conversations(index, convs, user, state.api.user_max_open_conversations)
+
+    created = await create(
+        body, message, user=user, key=idempotency_key, index=index, convs=convs, admit=admit
+    )
     cid = created.conversation_id
     response.headers["Location"] = f"/v1/conversations/{quote(cid)}"
     return ConversationCreated(
