@@ -28,6 +28,8 @@ from typing import Any
 from rich.table import Table
 from temporalio.client import Client
 
+from onward.agent.contracts import ConversationSnapshot
+from onward.agent.messages import Message, NoticeMessage, UserMessage
 from onward.client import connect
 from onward.config import Settings
 from onward.conversations import Conversations
@@ -96,31 +98,71 @@ SAGA_SKU = "TEE-M"
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
 
 
-def _strip(value: Any) -> Any:
+def strip_times(value: Any) -> Any:
     """Drop wall-clock fields (`*_at`): they differ between runs by nature, not by fault."""
     if isinstance(value, dict):
         return {
-            k: _strip(v)
+            k: strip_times(v)
             for k, v in value.items()  # pyright: ignore[reportUnknownVariableType]
             if not (isinstance(k, str) and k.endswith("_at"))
         }
     if isinstance(value, list):
-        return [_strip(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+        return [strip_times(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, str):
         return _TIMESTAMP.sub("<time>", value)
     return value
 
 
-class _Worker:
-    """The worker subprocess under test."""
+def chaos_settings(data: Path) -> Settings:
+    """Settings of one chaos run: its own data dir and embedded server port."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=data,
+        embedded_port=free_port(),
+        model_heartbeat_timeout=2,  # type: ignore[arg-type]
+    )
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+
+def chaos_env(settings: Settings) -> dict[str, str]:
+    """The environment of the processes of one chaos run (worker, API)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONWARD_")}
+    env.update(
+        ONWARD_DATA_DIR=str(settings.data_dir),
+        ONWARD_TEMPORAL_ADDRESS=settings.target_address,
+        ONWARD_MODEL="offline",
+        ONWARD_MODEL_HEARTBEAT_TIMEOUT="2",
+        ONWARD_PURCHASE_FAIL_SKU=SAGA_SKU,
+    )
+    return env
+
+
+def comparable(messages: list[Message]) -> list[dict[str, Any]]:
+    """A transcript as JSON without what differs between two runs by nature: wall-clock
+    times, the ids the workflow gives messages sent without one (`m-…`, random per run,
+    e.g. the first message of a create), and the store references of tool results (a
+    hash of content that holds times; the content itself is compared)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        data = strip_times(message.model_dump(mode="json"))
+        if isinstance(message, UserMessage) and (message.id or "").startswith("m-"):
+            data["id"] = "<chosen by the workflow>"
+        data.pop("content_ref", None)
+        out.append(data)
+    return out
+
+
+class Process:
+    """An `onward <command>` subprocess under test (the worker, the API)."""
+
+    def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
+        self.command = command
         self.env = env
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = spawn([sys.executable, "-m", "onward", "worker"], env=self.env, log=self.log)
+        args = [sys.executable, "-m", "onward", self.command]
+        self.proc = spawn(args, env=self.env, log=self.log)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -136,9 +178,31 @@ class _Worker:
                 self.kill()
 
 
+def named_in_notice(text: str, notices: list[str]) -> bool:
+    """Whether a notice names the message `text` (as the workflow quotes a message it
+    could not process: in curly quotes, cut at 200 characters)."""
+    quoted = f"“{text}”" if len(text) <= 200 else f"“{text[:199]}…”"
+    return any(quoted in notice for notice in notices)
+
+
+def taken(snap: ConversationSnapshot, message_id: str | None, text: str = "") -> bool:
+    """Whether the conversation has taken message `message_id` (recorded it, or named
+    it in a notice because it could not): until then, its status is about earlier
+    input. A message is delivered by signal, so a state read right after sending may
+    not show it yet."""
+    if message_id is None:
+        return True
+    notices = [m.text for m in snap.messages if isinstance(m, NoticeMessage)]
+    return any(
+        isinstance(m, UserMessage) and m.id == message_id for m in snap.messages
+    ) or named_in_notice(text, notices)
+
+
 async def _drive(convs: Conversations, cid: str, scenario: Scenario, deadline: float) -> None:
     """Play the scripted user until the conversation ends."""
     said = 1  # the first message goes in with the start
+    last_sent: str | None = None
+    last_text = ""
     while time.monotonic() < deadline:
         try:
             snap = await convs.snapshot(cid, rpc_timeout_s=2)
@@ -151,9 +215,12 @@ async def _drive(convs: Conversations, cid: str, scenario: Scenario, deadline: f
             if snap.pending_approvals:
                 for approval in snap.pending_approvals:
                     await convs.decide(cid, approval.call_id, "approve", approval.args_hash)
-            elif snap.status == "waiting_for_user":
+            elif snap.status == "waiting_for_user" and taken(snap, last_sent, last_text):
                 if said < len(scenario.messages):
-                    await convs.send(cid, scenario.messages[said])
+                    # A retry after a failed send reuses the id: the workflow takes it once.
+                    message_id = f"{cid}-m{said}"
+                    await convs.send(cid, scenario.messages[said], message_id=message_id)
+                    last_sent, last_text = message_id, scenario.messages[said]
                     said += 1
                 else:
                     await convs.end(cid, "script finished")
@@ -175,24 +242,11 @@ async def _progress(client: Client, ids: dict[str, Scenario]) -> int:
 
 
 async def _run(n: int, kills: int, seed: int, root: Path, timeout_s: float) -> RunResult:
-    data = root / "data"
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=data,
-        embedded_port=free_port(),
-        model_heartbeat_timeout=2,  # type: ignore[arg-type]
-    )
+    settings = chaos_settings(root / "data")
     server = EmbeddedServer(settings, headless=True)
     server.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONWARD_")}
-    env.update(
-        ONWARD_DATA_DIR=str(data),
-        ONWARD_TEMPORAL_ADDRESS=settings.target_address,
-        ONWARD_MODEL="offline",
-        ONWARD_MODEL_HEARTBEAT_TIMEOUT="2",
-        ONWARD_PURCHASE_FAIL_SKU=SAGA_SKU,
-    )
-    worker = _Worker(env, root / "worker.log")
+    env = chaos_env(settings)
+    worker = Process("worker", env, root / "worker.log")
     worker.start()
     started = time.monotonic()
     done_kills = 0
@@ -234,7 +288,7 @@ async def _run(n: int, kills: int, seed: int, root: Path, timeout_s: float) -> R
         ended: set[str] = set()
         for cid in ids:
             snap = await convs.snapshot(cid)
-            transcripts[cid] = [_strip(m.model_dump(mode="json")) for m in snap.messages]
+            transcripts[cid] = comparable(snap.messages)
             if snap.status == "ended":
                 ended.add(cid)
         seconds = time.monotonic() - started
@@ -243,18 +297,29 @@ async def _run(n: int, kills: int, seed: int, root: Path, timeout_s: float) -> R
         server.stop()
     return RunResult(
         transcripts=transcripts,
-        ledger={t: [_strip(r) for r in rows] for t, rows in ledger_tables(settings).items()},
+        ledger={t: [strip_times(r) for r in rows] for t, rows in ledger_tables(settings).items()},
         ended=ended,
         kills=done_kills,
         seconds=seconds,
     )
 
 
-def _row_key(row: dict[str, Any]) -> str:
+def row_key(row: dict[str, Any]) -> str:
     return json.dumps(row, sort_keys=True, default=str)
 
 
-def compare(baseline: RunResult, chaos: RunResult, kills_requested: int) -> Report:
+@dataclass
+class Comparison:
+    """How a disturbed run's end state differs from the undisturbed one's."""
+
+    identical: int
+    duplicated_effects: int
+    lost_effects: int
+    differences: list[str]
+
+
+def compare_runs(baseline: RunResult, chaos: RunResult) -> Comparison:
+    """Transcripts (per conversation) and ledger rows (as a multiset) of both runs."""
     differences: list[str] = []
     identical = 0
     for cid, expected in baseline.transcripts.items():
@@ -264,15 +329,14 @@ def compare(baseline: RunResult, chaos: RunResult, kills_requested: int) -> Repo
             continue
         pairs = zip(expected, got, strict=False)
         at = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(expected), len(got)))
-        want, have = json.dumps(expected[at : at + 1])[:300], json.dumps(got[at : at + 1])[:300]
         differences.append(
             f"transcript of {cid} differs from the undisturbed run at message {at}: "
-            f"expected {want}, got {have}"
+            + _difference(expected[at : at + 1], got[at : at + 1])
         )
     duplicated = lost = 0
     for table in sorted(set(baseline.ledger) | set(chaos.ledger)):
-        want = Counter(_row_key(r) for r in baseline.ledger.get(table, []))
-        got = Counter(_row_key(r) for r in chaos.ledger.get(table, []))
+        want = Counter(row_key(r) for r in baseline.ledger.get(table, []))
+        got = Counter(row_key(r) for r in chaos.ledger.get(table, []))
         for key in want | got:
             if got[key] > want[key]:
                 duplicated += got[key] - want[key]
@@ -280,6 +344,24 @@ def compare(baseline: RunResult, chaos: RunResult, kills_requested: int) -> Repo
             elif got[key] < want[key]:
                 lost += want[key] - got[key]
                 differences.append(f"{table}: missing row {key}")
+    return Comparison(identical, duplicated, lost, differences)
+
+
+def _difference(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> str:
+    """The fields of one message that differ (or the messages, when one is missing)."""
+    if not expected or not got:
+        return f"expected {json.dumps(expected)[:300]}, got {json.dumps(got)[:300]}"
+    want, have = expected[0], got[0]
+    fields = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+    return "; ".join(
+        f"{k}: expected {json.dumps(want.get(k))[:200]}, got {json.dumps(have.get(k))[:200]}"
+        for k in fields
+    )
+
+
+def compare(baseline: RunResult, chaos: RunResult, kills_requested: int) -> Report:
+    found = compare_runs(baseline, chaos)
+    differences = found.differences
     if chaos.kills < kills_requested:
         differences.append(
             f"only {chaos.kills} of {kills_requested} kills happened before the run ended; "
@@ -290,9 +372,9 @@ def compare(baseline: RunResult, chaos: RunResult, kills_requested: int) -> Repo
         kills_requested=kills_requested,
         kills=chaos.kills,
         completed=len(chaos.ended),
-        identical=identical,
-        duplicated_effects=duplicated,
-        lost_effects=lost,
+        identical=found.identical,
+        duplicated_effects=found.duplicated_effects,
+        lost_effects=found.lost_effects,
         baseline_seconds=baseline.seconds,
         chaos_seconds=chaos.seconds,
         differences=differences,

@@ -23,7 +23,8 @@ from onward import cli_model, cli_ops
 from onward.client import connect
 from onward.config import Settings, get_settings
 from onward.observability import metrics_runtime
-from onward.processes import spawn, stop, wait_for_port
+from onward.processes import port_open, spawn, stop, wait_for_port
+from onward.redaction import mask_url
 
 app = typer.Typer(no_args_is_help=True, help="Durable AI agents on Temporal.")
 console = Console()
@@ -74,10 +75,8 @@ def up() -> None:
     signal.signal(signal.SIGINT, _raise_stop)
     try:
         if settings.embedded:
-            children["server"] = spawn(_child("server", settings), log=logs / "server.log")
-            if not wait_for_port(
-                settings.embedded_host, settings.embedded_port, 60, children["server"]
-            ):
+            children["server"] = _start_server(settings, logs)
+            if children["server"].poll() is not None:
                 console.print(f"[red]Temporal did not start; see {logs / 'server.log'}[/red]")
                 raise typer.Exit(1)
         children["worker"] = spawn(_child("worker", settings), log=logs / "worker.log")
@@ -102,7 +101,7 @@ def _print_urls(settings: Settings) -> None:
     console.print(f"  API + chat UI : http://{settings.api_host}:{settings.api_port}/")
     console.print(f"  Temporal      : {settings.target_address}")
     if settings.embedded:
-        console.print(f"  Temporal UI   : {settings.web_ui_url}")
+        console.print(f"  Temporal UI   : {mask_url(settings.web_ui_url)}")
     console.print(f"  data dir      : {settings.data_dir.resolve()}")
     _print_signin(settings)
     console.print("Press Ctrl-C to stop.")
@@ -120,21 +119,55 @@ def _print_signin(settings: Settings) -> None:
         console.print(f"  open          : [link={url}]{url}[/link]", soft_wrap=True)
 
 
+def _start_server(settings: Settings, logs: Path) -> subprocess.Popen[bytes]:
+    """Start the embedded server (on the data dir's database) and wait until it
+    listens; a server that exits meanwhile is returned as is (the caller checks)."""
+    # A server that is still shutting down keeps the port (and the database): a new
+    # one started now would fail to bind, so wait for it to let go first.
+    deadline = time.monotonic() + 30
+    while port_open(settings.embedded_host, settings.embedded_port):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    proc = spawn(_child("server", settings), log=logs / "server.log")
+    wait_for_port(settings.embedded_host, settings.embedded_port, 60, proc)
+    return proc
+
+
+RESTART_WINDOW_S = 60.0
+
+
 def _supervise(
     children: dict[str, subprocess.Popen[bytes]], settings: Settings, logs: Path
 ) -> None:
-    """Restart a worker or API that dies; a dead server ends `up`."""
+    """Restart any child that dies: the worker, the API, and the embedded Temporal
+    server (on the same database, so conversations continue where they were; the
+    worker and the API reconnect by themselves). A child that keeps dying is
+    restarted with growing pauses, up to 30 s."""
+    recent: dict[str, list[float]] = {}
     while True:
         time.sleep(0.5)
         for name, proc in list(children.items()):
             code = proc.poll()
             if code is None:
                 continue
+            now = time.monotonic()
+            deaths = [t for t in recent.get(name, []) if now - t < RESTART_WINDOW_S] + [now]
+            recent[name] = deaths
+            pause = 0.0 if len(deaths) <= 2 else min(30.0, 0.5 * 2 ** (len(deaths) - 2))
+            what = "Temporal server" if name == "server" else name
+            console.print(
+                f"[yellow]{what} exited ({code}); restarting"
+                + (f" in {pause:.0f} s" if pause >= 1 else "")
+                + "[/yellow]"
+            )
+            time.sleep(pause)
             if name == "server":
-                console.print(f"[red]Temporal server exited ({code}); stopping[/red]")
-                raise _Stop("server exited")
-            console.print(f"[yellow]{name} exited ({code}); restarting[/yellow]")
-            children[name] = spawn(_child(name, settings), log=logs / f"{name}.log")
+                children[name] = _start_server(settings, logs)
+                if children[name].poll() is None:
+                    console.print("[green]Temporal server is back on the same database[/green]")
+            else:
+                children[name] = spawn(_child(name, settings), log=logs / f"{name}.log")
 
 
 @app.command()
@@ -145,24 +178,33 @@ def server() -> None:
     settings = get_settings()
     embedded = EmbeddedServer(settings)
     signal.signal(signal.SIGTERM, _raise_stop)
+    code = 0
     try:
         embedded.start()
         console.print(f"Temporal on {settings.target_address}, Web UI {settings.web_ui_url}")
         assert embedded.process is not None
-        embedded.process.wait()
+        code = embedded.process.wait()
+        # Not asked to stop, so the server died: say so by our exit status, so that a
+        # supervisor (`onward up`, systemd) restarts us.
+        console.print(f"[red]the Temporal server exited ({code})[/red]")
+        code = code or 1
     except (_Stop, KeyboardInterrupt):
         pass
     finally:
         embedded.stop()
+    if code:
+        raise typer.Exit(code if code > 0 else 1)
 
 
 @app.command()
 def worker() -> None:
     """Run a worker (conversation, tool and llm task queues)."""
     from onward.models.factory import build_model
+    from onward.redaction import redact_logs
     from onward.worker import run_worker
 
     settings = get_settings()
+    redact_logs()
 
     async def main() -> None:
         client = await _connect_with_retry(settings, runtime=metrics_runtime(settings))
@@ -177,10 +219,16 @@ def api() -> None:
     import uvicorn
 
     from onward.api.app import create_app
+    from onward.redaction import redact_logs, uvicorn_log_config
 
     settings = get_settings()
+    redact_logs()
     uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning"
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        log_config=uvicorn_log_config(),
     )
 
 
@@ -189,13 +237,14 @@ def doctor() -> None:
     """Print the effective configuration (secrets masked), the model and Temporal's state."""
     from onward.api.temporal import TemporalConnection
     from onward.models.factory import describe_model
+    from onward.redaction import mask_urls
 
     settings = get_settings()
     table = Table("setting", "value", title="onward configuration")
     for key, value in settings.masked().items():
         table.add_row(key, json.dumps(value) if not isinstance(value, str) else value)
     console.print(table)
-    console.print(f"model: {describe_model(settings)}")
+    console.print(f"model: {mask_urls(describe_model(settings))}")
     ok, reason = asyncio.run(TemporalConnection(settings).reachable())
     where = "embedded" if settings.embedded else "external"
     if ok:

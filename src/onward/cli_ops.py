@@ -151,17 +151,35 @@ def chaos(
     kills: int = typer.Option(5, "--kills", "-m", min=0),
     seed: int = typer.Option(1, "--seed", "-s"),
     timeout_s: float = typer.Option(900, "--timeout", help="Give up after this many seconds."),
+    target: str = typer.Option(
+        "worker",
+        "--target",
+        "-t",
+        help="`worker`: kill the worker. `api`: kill the API while clients create, send "
+        "and approve through it with retries and Idempotency-Keys.",
+    ),
 ) -> None:
-    """SIGKILL the worker at random moments; check nothing is lost or doubled."""
-    from onward.chaos import report_table, run_chaos
+    """SIGKILL the worker (or the API) at random moments; check nothing is lost or doubled."""
+    if target not in ("worker", "api"):
+        console.print(f"[red]--target must be `worker` or `api`, not {target!r}[/red]")
+        raise typer.Exit(2)
+    if target == "api":
+        from onward.chaos_api import api_report_table, run_api_chaos
 
-    report = asyncio.run(run_chaos(conversations, kills, seed, timeout_s))
-    console.print(report_table(report))
-    for line in report.differences:
+        api_report = asyncio.run(run_api_chaos(conversations, kills, seed, timeout_s))
+        console.print(api_report_table(api_report))
+        differences, ok = api_report.differences, api_report.ok
+    else:
+        from onward.chaos import report_table, run_chaos
+
+        report = asyncio.run(run_chaos(conversations, kills, seed, timeout_s))
+        console.print(report_table(report))
+        differences, ok = report.differences, report.ok
+    for line in differences:
         console.print(f"[red]{line}[/red]", markup=False)
-    if not report.ok:
+    if not ok:
         raise typer.Exit(1)
-    console.print("[green]no conversation lost, no side effect doubled[/green]")
+    console.print("[green]no acknowledged input lost, no side effect doubled[/green]")
 
 
 def bench() -> None:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from onward.redaction import MASK, mask_url
+
 OFFLINE_MODEL = "offline"
 WorkflowSandbox = Literal["auto", "shared", "isolated", "off"]
 ModelStream = Literal["auto", "on", "off"]
@@ -183,14 +185,17 @@ class Settings(BaseSettings):
         return value
 
     def masked(self) -> dict[str, Any]:
-        """Configuration as plain values, secrets replaced by `***`."""
+        """Configuration as plain values for display: secrets replaced by `***`, and
+        credentials in every URL-valued setting masked (`https://***@host/v1`)."""
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                out[name] = "***" if value.get_secret_value() else ""
+                out[name] = _masked_secret(value.get_secret_value())
             elif name == "mcp_secrets":
-                out[name] = dict.fromkeys(self.mcp_secrets, "***")
+                out[name] = dict.fromkeys(self.mcp_secrets, MASK)
+            elif isinstance(value, str):
+                out[name] = mask_url(value)
             else:
                 out[name] = str(value) if isinstance(value, Path | timedelta) else value
         return out
@@ -208,6 +213,16 @@ class Settings(BaseSettings):
         if self.temporal_ui_url:
             return self.temporal_ui_url.rstrip("/")
         return f"http://{self.embedded_host}:{self.embedded_ui_port}"
+
+
+def _masked_secret(secret: str) -> str:
+    """A secret URL keeps its scheme and host (where it points is not the secret);
+    anything else is `***`."""
+    if not secret:
+        return ""
+    if mask_url(secret) != secret and "://" in secret:
+        return mask_url(secret)
+    return MASK
 
 
 @lru_cache(maxsize=1)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from onward.agent.contracts import (
     QUERY_STATE,
+    SIGNAL_SEND_MESSAGE,
     UPDATE_DECIDE_APPROVAL,
     UPDATE_END,
     UPDATE_RAISE_BUDGET,
-    UPDATE_SEND_MESSAGE,
     WORKFLOW_NAME,
     ConversationOptions,
     ConversationResult,
@@ -26,13 +29,13 @@ from onward.agent.contracts import (
     EndConversation,
     RaiseBudget,
     SendMessage,
-    SendMessageResult,
     StartConversation,
     StateQuery,
 )
 from onward.agent.messages import Message
 from onward.config import Settings
-from onward.exceptions import InputRejected, OnwardError, UnknownGoalError
+from onward.exceptions import ConversationBusy, InputRejected, OnwardError, UnknownGoalError
+from onward.goals.base import Goal
 from onward.goals.registry import get_goal, load_goals
 from onward.store.transcripts import transcript_store
 
@@ -61,8 +64,59 @@ def default_options(settings: Settings) -> ConversationOptions:
 def _rejection(exc: WorkflowUpdateFailedError) -> InputRejected:
     cause = exc.cause
     if isinstance(cause, ApplicationError):
-        return InputRejected(cause.message)
+        return InputRejected(cause.message, details=_details(cause))
     return InputRejected(str(cause or exc))
+
+
+_ALREADY_DECIDED = re.compile(r"^already decided: (?P<decision>approve|reject|expired)\b")
+
+
+def _details(error: ApplicationError) -> dict[str, str]:
+    """What the workflow said besides the reason, e.g. the decision that won over a
+    contradictory one (sent as a mapping in the details, or as `already decided: X`)."""
+    found: dict[str, str] = {}
+    for detail in error.details:
+        if isinstance(detail, dict):
+            found.update({str(k): str(v) for k, v in detail.items()})  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    if "decision" not in found and (match := _ALREADY_DECIDED.match(error.message)):
+        found["decision"] = match.group("decision")
+    return found
+
+
+class MessageQueued(BaseModel):
+    """A message the server holds for the conversation: the workflow takes it in
+    arrival order (once per id); its position shows in the transcript, by id."""
+
+    message_id: str
+    queued: bool = True
+
+
+def new_conversation_id() -> str:
+    """A random conversation id (for a create without an idempotency key)."""
+    return f"conv-{uuid.uuid4().hex[:12]}"
+
+
+def startable_goal(name: str) -> Goal:
+    """The registered goal `name` if a conversation may be started with it.
+
+    Raises:
+        UnknownGoalError: no such goal, or one only other goals' agents use.
+    """
+    found = get_goal(name)
+    if not found.listed:
+        raise UnknownGoalError(f"goal `{name}` is only used by other goals' agents")
+    return found
+
+
+def _busy(exc: RPCError) -> ConversationBusy | None:
+    """Temporal's refusal to take more work (per-workflow limits, rate limits), said as
+    what it is rather than as Temporal being down."""
+    if exc.status != RPCStatusCode.RESOURCE_EXHAUSTED:
+        return None
+    return ConversationBusy(
+        f"the conversation is busy: Temporal refused more requests for it right now "
+        f"({exc.message}); retry in a moment"
+    )
 
 
 class Conversations:
@@ -84,32 +138,66 @@ class Conversations:
         first_message: str | None = None,
         options: ConversationOptions | None = None,
         conversation_id: str | None = None,
+        existing_ok: bool = False,
     ) -> str:
         """Start a conversation with `goal`; returns its id.
+
+        Args:
+            existing_ok: A workflow with `conversation_id` that exists already (running
+                or closed) is the one asked for, not an error: a retried start gets
+                the first one, and nothing starts twice.
 
         Raises:
             UnknownGoalError: no such goal is registered, or it is not listed.
         """
-        found = get_goal(goal)
-        if not found.listed:
-            raise UnknownGoalError(f"goal `{goal}` is only used by other goals' agents")
-        spec = found.spec()
-        cid = conversation_id or f"conv-{uuid.uuid4().hex[:12]}"
-        await self.client.start_workflow(
-            WORKFLOW_NAME,
-            StartConversation(
-                conversation_id=cid,
-                owner=owner,
-                goal=spec,
-                options=self._options(options),
-                first_message=first_message,
-            ),
-            id=cid,
-            task_queue=self.settings.task_queue,
-            # A task stuck on a killed worker is retried elsewhere after this.
-            task_timeout=WORKFLOW_TASK_TIMEOUT,
-        )
+        spec = startable_goal(goal).spec()
+        cid = conversation_id or new_conversation_id()
+        try:
+            await self.client.start_workflow(
+                WORKFLOW_NAME,
+                StartConversation(
+                    conversation_id=cid,
+                    owner=owner,
+                    goal=spec,
+                    options=self._options(options),
+                    first_message=first_message,
+                ),
+                id=cid,
+                task_queue=self.settings.task_queue,
+                # A task stuck on a killed worker is retried elsewhere after this.
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+                if existing_ok
+                else WorkflowIDConflictPolicy.UNSPECIFIED,
+                # Never a second run under an id that has one, even once it has closed.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            if not existing_ok:
+                raise
+        except RPCError as exc:
+            raise _busy(exc) or exc from exc
         return cid
+
+    async def exists(self, conversation_id: str) -> bool:
+        """Whether Temporal has a workflow (running or closed) with this id."""
+        try:
+            await self._handle(conversation_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def is_open(self, conversation_id: str) -> bool:
+        """Whether the conversation's workflow is still running (False when gone)."""
+        try:
+            desc = await self._handle(conversation_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return desc.status is not None and desc.status.name in ("RUNNING", "CONTINUED_AS_NEW")
 
     def _options(self, options: ConversationOptions | None) -> ConversationOptions:
         """Settings' defaults, overridden by the fields the caller set explicitly."""
@@ -118,9 +206,13 @@ class Conversations:
             return base
         return base.model_copy(update={k: getattr(options, k) for k in options.model_fields_set})
 
-    async def _update(self, conversation_id: str, name: str, arg: object) -> object:
+    async def _update(
+        self, conversation_id: str, name: str, arg: object, update_id: str | None
+    ) -> object:
+        """Run update `name`. The same `update_id` twice runs it once: Temporal answers
+        the repeat with the first one's result."""
         try:
-            return await self._handle(conversation_id).execute_update(name, arg)
+            return await self._handle(conversation_id).execute_update(name, arg, id=update_id)
         except WorkflowUpdateFailedError as exc:
             raise _rejection(exc) from exc
         except RPCError as exc:
@@ -131,17 +223,27 @@ class Conversations:
             if "not found" in exc.message.lower() and "update" not in exc.message.lower():
                 return ConversationNotFound(f"no conversation `{conversation_id}`")
             return InputRejected("the conversation has ended")
-        return exc
+        return _busy(exc) or exc
 
-    async def send(self, conversation_id: str, text: str) -> SendMessageResult:
+    async def send(
+        self, conversation_id: str, text: str, *, message_id: str | None = None
+    ) -> MessageQueued:
+        """Hand a user message to the conversation (a signal: the server keeps it even
+        while no worker runs). The workflow takes each `message_id` once, so a retry
+        with the same id is harmless; without one, a random id is chosen.
+
+        Raises:
+            InputRejected: the conversation has ended.
+            ConversationNotFound: there is no such conversation.
+        """
+        mid = message_id or f"msg-{uuid.uuid4().hex}"
         try:
-            return await self._handle(conversation_id).execute_update(
-                UPDATE_SEND_MESSAGE, SendMessage(text=text), result_type=SendMessageResult
+            await self._handle(conversation_id).signal(
+                SIGNAL_SEND_MESSAGE, SendMessage(text=text, message_id=mid)
             )
-        except WorkflowUpdateFailedError as exc:
-            raise _rejection(exc) from exc
         except RPCError as exc:
             raise self._rpc(conversation_id, exc) from exc
+        return MessageQueued(message_id=mid)
 
     async def decide(
         self,
@@ -150,6 +252,8 @@ class Conversations:
         decision: str,
         args_hash: str,
         feedback: str | None = None,
+        *,
+        update_id: str | None = None,
     ) -> None:
         await self._update(
             conversation_id,
@@ -160,19 +264,28 @@ class Conversations:
                 args_hash=args_hash,
                 feedback=feedback,
             ),
+            update_id,
         )
 
     async def raise_budget(
-        self, conversation_id: str, max_tokens: int | None = None, max_cost_usd: float | None = None
+        self,
+        conversation_id: str,
+        max_tokens: int | None = None,
+        max_cost_usd: float | None = None,
+        *,
+        update_id: str | None = None,
     ) -> None:
         await self._update(
             conversation_id,
             UPDATE_RAISE_BUDGET,
             RaiseBudget(max_tokens=max_tokens, max_cost_usd=max_cost_usd),
+            update_id,
         )
 
-    async def end(self, conversation_id: str, reason: str = "ended by user") -> None:
-        await self._update(conversation_id, UPDATE_END, EndConversation(reason=reason))
+    async def end(
+        self, conversation_id: str, reason: str = "ended by user", *, update_id: str | None = None
+    ) -> None:
+        await self._update(conversation_id, UPDATE_END, EndConversation(reason=reason), update_id)
 
     async def snapshot(
         self, conversation_id: str, offset: int = 0, *, rpc_timeout_s: float | None = None

@@ -59,11 +59,18 @@ class McpCallLost(OnwardRuntimeError):
 
 
 class InputRejected(OnwardError):
-    """A conversation input was refused; `reason` is shown to the caller."""
+    """A conversation input was refused; `reason` is shown to the caller, and `details`
+    (e.g. `{"decision": "approve"}` for an approval decided otherwise already) with it."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, details: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.details = details or {}
+
+
+class ConversationBusy(OnwardRuntimeError):
+    """Temporal refused more requests for a conversation for now (e.g. its limit of
+    in-flight updates); retrying shortly helps."""
 
 
 # ApplicationError `type` strings shared by activities and workflows.

@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.workflow_streams import WorkflowStreamClient
+from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowStreamClient
+from temporalio.contrib.workflow_streams._types import _decode_payload
 
 from onward.agent.events import TOPIC_DELTA, TOPIC_EVENTS, ConversationEvent, TokenDelta
+
+_POLL = "__temporal_workflow_stream_poll"
+"""The stream's read handler: an update that waits for items, and a query (same name)
+that returns the retained items at once."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,15 @@ class StreamItem:
     data: ConversationEvent | TokenDelta
 
 
+def _item(offset: int, topic: str, raw: Any) -> StreamItem:
+    data: ConversationEvent | TokenDelta = (
+        TokenDelta.model_validate(raw)
+        if topic == TOPIC_DELTA
+        else ConversationEvent.model_validate(raw)
+    )
+    return StreamItem(offset=offset, topic=topic, data=data)
+
+
 async def conversation_events(
     client: Client,
     conversation_id: str,
@@ -30,14 +45,36 @@ async def conversation_events(
     poll_cooldown: timedelta = timedelta(milliseconds=50),
 ) -> AsyncIterator[StreamItem]:
     """Yield events from `from_offset` on, following continue-as-new, until the
-    conversation ends and its retained events are drained."""
+    conversation ends and its retained events are drained.
+
+    Each call holds one long-poll Temporal update on the workflow while it waits, and
+    Temporal allows few per workflow: serve many readers of one conversation from one
+    of these (`onward.api.stream_hub`), not one each.
+    """
     stream = WorkflowStreamClient.create(client, conversation_id)
     topics = [TOPIC_EVENTS, TOPIC_DELTA] if include_deltas else [TOPIC_EVENTS]
     async for item in stream.subscribe(topics, from_offset, poll_cooldown=poll_cooldown):
-        raw = item.data
-        data: ConversationEvent | TokenDelta = (
-            TokenDelta.model_validate(raw)
-            if item.topic == TOPIC_DELTA
-            else ConversationEvent.model_validate(raw)
+        yield _item(item.offset, item.topic, item.data)
+
+
+async def retained_events(
+    client: Client, conversation_id: str, from_offset: int, until_offset: int
+) -> AsyncIterator[StreamItem]:
+    """The items already in the stream from `from_offset` up to (not including)
+    `until_offset`, read with queries: no waiting, and no update held on the workflow."""
+    handle = client.get_workflow_handle(conversation_id)
+    converter = client.data_converter.payload_converter
+    offset = from_offset
+    while offset < until_offset:
+        result = await handle.query(
+            _POLL,
+            PollInput(topics=[TOPIC_EVENTS, TOPIC_DELTA], from_offset=offset),
+            result_type=PollResult,
         )
-        yield StreamItem(offset=item.offset, topic=item.topic, data=data)
+        for wire in result.items:
+            if wire.offset >= until_offset:
+                return
+            yield _item(wire.offset, wire.topic, converter.from_payload(_decode_payload(wire.data)))
+        if not result.items or result.next_offset <= offset:
+            return
+        offset = result.next_offset

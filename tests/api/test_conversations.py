@@ -53,8 +53,12 @@ async def test_conversation_lifecycle_over_http(api: ApiFactory) -> None:
         sent = await a.http.post(
             f"/v1/conversations/{cid}/messages", json={"text": "5 to bob"}, headers=ALICE
         )
-        assert sent.status_code == 202 and sent.json() == {"index": 2, "queued": False}
+        assert sent.status_code == 202
+        assert sent.json() == {"id": sent.json()["id"], "queued": True}
         snap = await a.convs.wait_for(cid, lambda s: s.status == "waiting_for_approval")
+        # What is true about its position comes with the transcript, under the same id.
+        ids = [getattr(m, "id", None) for m in snap.messages]
+        assert ids.index(sent.json()["id"]) == 2
         pending = snap.pending_approvals[0]
         assert pending.call_id == "t1"
 
@@ -235,3 +239,35 @@ async def test_delete_ends_the_conversation_and_hides_it(api: ApiFactory) -> Non
             assert gone.status_code == 404, (method, path)
         listed = (await a.http.get("/v1/conversations", headers=ALICE)).json()["conversations"]
         assert cid not in [c["id"] for c in listed]
+
+
+async def test_unreachable_cost_limits_are_refused_on_create_and_raise(api: ApiFactory) -> None:
+    async with api(ScriptedModel(lambda request: AskUser(text="yes?"))) as a:
+        # JSON `1e999` is infinity once parsed: a limit that could never be reached.
+        infinite = '{"goal": "test-math", "options": {"budget": {"max_cost_usd": 1e999}}}'
+        created = await a.http.post(
+            "/v1/conversations",
+            content=infinite,
+            headers={**ALICE, "Content-Type": "application/json"},
+        )
+        assert created.status_code == 422
+        assert created.json()["error"]["code"] == "invalid_request"
+        assert "max_cost_usd" in created.json()["error"]["reason"]
+        assert "finite" in created.json()["error"]["reason"]
+
+        cid = (
+            await a.http.post("/v1/conversations", json={"goal": "test-math"}, headers=ALICE)
+        ).json()["id"]
+        raised = await a.http.post(
+            f"/v1/conversations/{cid}/budget",
+            content='{"max_cost_usd": 1e999}',
+            headers={**ALICE, "Content-Type": "application/json"},
+        )
+        assert raised.status_code == 422
+        assert "finite" in raised.json()["error"]["reason"]
+        nulls = await a.http.post(
+            f"/v1/conversations/{cid}/budget", json={"max_tokens": None}, headers=ALICE
+        )
+        assert nulls.status_code == 422 and "may not be null" in nulls.json()["error"]["reason"]
+        snap = await a.convs.snapshot(cid)
+        assert snap.budget.max_cost_usd is None  # nothing was stored

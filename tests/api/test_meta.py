@@ -47,6 +47,27 @@ async def test_info_names_the_model_and_links_to_the_temporal_ui(tmp_path: Path)
     assert info["limits"] == {"max_message_chars": 8000, "max_body_bytes": 64 * 1024}
 
 
+async def test_info_never_shows_credentials_of_configured_urls(tmp_path: Path) -> None:
+    async with _client(
+        tmp_path,
+        model="openai:gpt-4o-mini",
+        openai_base_url="https://ann:S3CRET@llm.example/v1",
+        temporal_ui_url="https://ops:UIPASS@temporal.example:8233",
+        otlp_endpoint="https://k:OTLPPASS@otel.example/v1/traces",
+        payload_s3_endpoint_url="http://minio:S3PASS@s3.example:9000",
+        smtp_url="smtp://mail:SMTPPASS@smtp.example:587",
+    ) as http:
+        response = await http.get("/v1/info", headers=ALICE)
+    text = response.text
+    for secret in ("S3CRET", "UIPASS", "OTLPPASS", "S3PASS", "SMTPPASS", "ann:", "ops:"):
+        assert secret not in text, secret
+    info = response.json()
+    assert "https://***@llm.example/v1" in info["model"]["description"]
+    # Links are handed to every user: without credentials, still usable.
+    assert info["temporal"]["web_ui_url"] == "https://temporal.example:8233"
+    assert info["temporal"]["workflow_url_template"].startswith("https://temporal.example:8233/")
+
+
 async def test_openapi_documents_responses_and_errors_of_every_route(tmp_path: Path) -> None:
     async with _client(tmp_path) as http:
         spec = (await http.get("/openapi.json")).json()
@@ -56,7 +77,7 @@ async def test_openapi_documents_responses_and_errors_of_every_route(tmp_path: P
         if path.startswith("/v1/")
         for method, op in item.items()
     ]
-    assert len(operations) == 11
+    assert len(operations) == 12
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
     for path, method, op in operations:
         ok = [code for code in op["responses"] if code.startswith("2")]
@@ -74,6 +95,20 @@ async def test_openapi_documents_responses_and_errors_of_every_route(tmp_path: P
     assert "text/event-stream" in events["responses"]["200"]["content"]
     assert {"ConversationEvent", "TokenDelta"} <= set(spec["components"]["schemas"])
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+    # What the API refuses with a 422 is in the document, so valid means accepted.
+    schemas = spec["components"]["schemas"]
+    goal = schemas["CreateConversationRequest"]["properties"]["goal"]
+    assert "test-math" in goal["enum"] and "trip-reviewer" not in goal["enum"]
+    raise_budget = schemas["RaiseBudgetRequest"]
+    assert raise_budget["minProperties"] == 1
+    assert raise_budget["properties"]["max_tokens"] == {
+        "type": "integer",
+        "minimum": 1.0,
+        "title": "Max Tokens",
+        "description": "New token limit.",
+    }
+    text = schemas["SendMessageRequest"]["properties"]["text"]
+    assert (text["minLength"], text["maxLength"], text["pattern"]) == (1, 8000, r"\S")
 
 
 async def test_web_ui_is_served_with_a_strict_content_security_policy(tmp_path: Path) -> None:
@@ -92,6 +127,13 @@ async def test_web_ui_is_served_with_a_strict_content_security_policy(tmp_path: 
     for response in scripts.values():
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/javascript")
+    # The same page under /static/ has the same protection as `/`.
+    async with _client(tmp_path) as http:
+        copy = await http.get("/static/index.html")
+    assert copy.status_code == 200 and copy.headers["content-type"].startswith("text/html")
+    for response in (copy, style, *scripts.values()):
+        for header in ("content-security-policy", "referrer-policy", "x-content-type-options"):
+            assert response.headers[header] == page.headers[header], header
     assert "export function renderMarkdown" in scripts["markdown.js"].text
     assert style.status_code == 200
 

@@ -14,6 +14,14 @@ The events route (SSE) never ends while a conversation lives. Schemathesis reads
 most `max-stream-events` events of a stream, or for at most the request timeout, and
 validates the events it read, so its calls end quickly.
 
+The fuzzing runs twice: with the checks listed below and one seed, and with every
+check schemathesis has (its defaults, as `st run --checks all`) and a second seed. A
+schema-valid request is then one the API must accept: no 422 for a valid body (the
+schema names the startable goals, the message rules and a budget raise's "at least
+one limit"), though 404/409 remain for ids and states the schema cannot know. Each
+positive case gets an `Idempotency-Key` of its own, since the same key with another
+body is rightly a 422 (`idempotency_key_reused`), which no schema can express.
+
 Bob's 404 on every route of alice's conversation is covered by tests/api/test_access.py
 (which checks the 401s on one route only; the last test here checks them on all).
 """
@@ -23,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +182,13 @@ class BackgroundApi:
         model = ScriptedModel(lambda request: AskUser(text=f"And then? ({len(request.messages)})"))
         async with running_workers(build_workers(client, settings, model)):
             # Frequent keep-alives: schemathesis checks its read deadline as bytes arrive.
-            config = api_settings(sse_keepalive_s=0.2)
+            # Per-user limits off: the fuzzer is one user sending thousands of requests.
+            config = api_settings(
+                sse_keepalive_s=0.2,
+                user_writes_per_minute=0,
+                user_max_open_conversations=0,
+                user_max_streams=0,
+            )
             app = create_app(settings, client=client, api_settings=config)
             async with serve(app) as url, httpx.AsyncClient(base_url=url) as http:
                 self._live = await _conversations(url, http, Conversations(client, settings))
@@ -232,10 +247,14 @@ def _openapi() -> dict[str, Any]:
         return create_app(make_settings(Path(data_dir)), api_settings=api_settings()).openapi()
 
 
-def _config() -> schemathesis.Config:
+SEEDS = (20240805, 7)
+"""The same cases on every run: the listed checks with the first, all with the second."""
+
+
+def _config(seed: int) -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {
-            "seed": 20240805,  # the same cases on every run
+            "seed": seed,
             # Alice's token, as a fixed header: generation and ignored_auth know it is
             # not generated data (it is also passed to each call, for the checks).
             "headers": {"Authorization": ALICE["Authorization"]},
@@ -254,20 +273,26 @@ def _config() -> schemathesis.Config:
     )
 
 
-# `[[operations]]` in the config turns `include()` into a union, so exclude instead.
-schema = schemathesis.openapi.from_dict(_openapi(), config=_config()).exclude(
-    path_regex="^(?!/v1/)"
-)
+def _schema(seed: int) -> Any:
+    # `[[operations]]` in the config turns `include()` into a union, so exclude instead.
+    loaded = schemathesis.openapi.from_dict(_openapi(), config=_config(seed))
+    return loaded.exclude(path_regex="^(?!/v1/)")
 
 
-@schema.hook
+schema = _schema(SEEDS[0])
+schema_all_checks = _schema(SEEDS[1])
+_ENDS = ("DELETE", "POST /v1/conversations/{conversation_id}/end")
+
+
 def flatmap_path_parameters(
     context: HookContext, path_parameters: dict[str, Any] | None
 ) -> st.SearchStrategy[dict[str, Any] | None]:
     """Mostly address a real conversation instead of the generated id."""
     assert context.operation is not None
-    delete = context.operation.method.upper() == "DELETE"
-    groups = ID_POOL.for_delete if delete else ID_POOL.groups
+    operation = cast(Operation, context.operation)
+    # Deleting or ending takes a conversation away: those get conversations of their own.
+    ends = operation.method.upper() == "DELETE" or operation.label in _ENDS
+    groups = ID_POOL.for_delete if ends else ID_POOL.groups
     if not path_parameters or "conversation_id" not in path_parameters or not groups:
         return st.just(path_parameters)
     generated: dict[str, Any] = path_parameters
@@ -295,25 +320,59 @@ COMPLETIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-@schema.hook
 def map_case(context: HookContext, case: AnyCase) -> AnyCase:
     """Complete schema-valid bodies per `COMPLETIONS`."""
     complete = COMPLETIONS.get(case.operation.label)
-    positive = case.meta is not None and case.meta.generation.mode.is_positive
-    if complete is not None and positive and isinstance(case.body, dict):
+    if complete is not None and _positive(case) and isinstance(case.body, dict):
         body: dict[str, Any] = case.body
         case.body = complete(body)
     return case
 
 
+schema.hook(flatmap_path_parameters)
+schema.hook(map_case)
+# Not `map_case` here: with every check, the schema alone must make a valid request
+# one the API accepts (the enum of goals, a budget raise's `minProperties`).
+schema_all_checks.hook(flatmap_path_parameters)
+
+
+def _positive(case: AnyCase) -> bool:
+    return case.meta is not None and case.meta.generation.mode.is_positive
+
+
+def _own_key(case: AnyCase) -> None:
+    """A schema-valid case's `Idempotency-Key`, if it has one, made its own (a key
+    reused for another body is a 422 the schema cannot express)."""
+    headers = cast(dict[str, str], case.headers)  # case-insensitive
+    if _positive(case) and "Idempotency-Key" in headers:
+        headers["Idempotency-Key"] = f"fuzz-{uuid.uuid4().hex}"
+
+
 # One test item per operation. (With pytest 9.2 the items share one node id; their
 # names, shown for failures, still carry the operation, e.g. `…[GET /v1/me]`.)
 parametrize = cast(Callable[[Test], Test], schema.parametrize())
+parametrize_all_checks = cast(Callable[[Test], Test], schema_all_checks.parametrize())
 
 
 @parametrize
 def test_every_v1_operation_answers_as_documented(case: AnyCase, live_api: LiveApi) -> None:
+    _own_key(case)
     response = case.call_and_validate(base_url=live_api.url, headers=ALICE, checks=CHECKS)
+    _same_as_missing_for_bob(case, response, live_api)
+
+
+@parametrize_all_checks
+def test_every_v1_operation_passes_every_check_with_a_second_seed(
+    case: AnyCase, live_api: LiveApi
+) -> None:
+    _own_key(case)
+    # No `checks=`: every check schemathesis has that the config leaves enabled
+    # (all of them; `max_response_time` needs a limit, and the API promises none).
+    response = case.call_and_validate(base_url=live_api.url, headers=ALICE)
+    _same_as_missing_for_bob(case, response, live_api)
+
+
+def _same_as_missing_for_bob(case: AnyCase, response: Response, live_api: LiveApi) -> None:
     path_parameters = case.path_parameters or {}
     if path_parameters.get("conversation_id") == live_api.bobs:
         # To alice, bob's conversation is a missing one: the same request for an id
@@ -331,7 +390,7 @@ def _operations() -> list[Operation]:
 
 def test_every_v1_operation_refuses_missing_and_unknown_tokens(live_api: LiveApi) -> None:
     operations = _operations()
-    assert len(operations) == 11
+    assert len(operations) == 12
     refused: list[dict[str, str]] = [
         {},
         {"Authorization": "Bearer not-a-token"},

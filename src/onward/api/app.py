@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,6 +15,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
+from starlette.responses import Response
+from starlette.types import Scope
 from temporalio.client import Client
 
 from onward.agent.events import ConversationEvent, TokenDelta
@@ -24,24 +26,36 @@ from onward.api.erasing import Eraser
 from onward.api.errors import install_error_handlers
 from onward.api.index import ConversationIndex
 from onward.api.limits import BodyLimitMiddleware
+from onward.api.reconcile import reconcile_forever
 from onward.api.routers import conversations, goals, pay, system
 from onward.api.schemas import Health, TemporalHealth
 from onward.api.settings import ApiSettings
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings, get_settings
+from onward.goals.registry import load_goals
 
 WEB_DIR = Path(str(files("onward").joinpath("web")))
 # The page runs only its own script and talks only to its own origin: even text that
 # slipped past escaping could not run inline script or send data elsewhere. No referrer,
 # so a sign-in `?token=` never leaks through a followed link.
-PAGE_HEADERS = {
+SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
 }
+PAGE_HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+
+
+class _StaticFiles(StaticFiles):
+    """The UI's files with the page's security headers: `/static/index.html` is the
+    same page as `/`, and must not be framable or run others' script either."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
 
 def create_app(
@@ -75,10 +89,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncGenerator[None]:
-        # Deletions whose erasure did not finish before the API last stopped.
-        sweep = asyncio.create_task(eraser.sweep())
+        # Deletions whose erasure, and creates whose start, did not finish before the
+        # API last stopped.
+        background = [
+            asyncio.create_task(eraser.sweep()),
+            asyncio.create_task(
+                reconcile_forever(state, every_s=max(5.0, api.pending_create_grace_s))
+            ),
+        ]
         yield
-        sweep.cancel()
+        for task in background:
+            task.cancel()
+        await state.hub.close()
 
     app = FastAPI(
         title="onward",
@@ -124,13 +146,44 @@ def create_app(
     async def index_page() -> FileResponse:  # pyright: ignore[reportUnusedFunction]
         return FileResponse(WEB_DIR / "index.html", headers=PAGE_HEADERS)
 
-    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
-    _document_stream_events(app)
+    app.mount("/static", _StaticFiles(directory=WEB_DIR), name="static")
+    registered = load_goals(settings.goal_modules)
+    _document_stream_events(
+        app, sorted(n for n, g in registered.items() if g.listed), settings.max_message_chars
+    )
     return app
 
 
-def _document_stream_events(app: FastAPI) -> None:
-    """Add the SSE payload models to the OpenAPI components the events route cites."""
+def _document_request_rules(
+    components: dict[str, Any], goal_names: list[str], max_message_chars: int
+) -> None:
+    """Say in the schema what this deployment refuses with a 422, so that a request the
+    document calls valid is one the API accepts: a create's `goal` is one of the
+    startable goals, and a message has a non-blank character and at most
+    `max_message_chars` of them (a setting, hence added here)."""
+    properties = components.get("CreateConversationRequest", {}).get("properties", {})
+    goal = properties.get("goal")
+    if isinstance(goal, dict) and goal_names:
+        goal["enum"] = goal_names
+        for bound in ("minLength", "maxLength"):
+            goal.pop(bound, None)
+    texts = [
+        properties.get("message"),
+        components.get("SendMessageRequest", {}).get("properties", {}).get("text"),
+    ]
+    for text in texts:
+        if not isinstance(text, dict):
+            continue
+        field = cast(dict[str, Any], text)
+        branches = cast(list[dict[str, Any]], field.get("anyOf", [field]))
+        for branch in branches:
+            if branch.get("type") == "string":
+                branch.update(minLength=1, maxLength=max_message_chars, pattern=r"\S")
+
+
+def _document_stream_events(app: FastAPI, goal_names: list[str], max_message_chars: int) -> None:
+    """Add the SSE payload models to the OpenAPI components the events route cites,
+    and the deployment's request rules (`_document_request_rules`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -147,6 +200,7 @@ def _document_stream_events(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in extra.get("$defs", {}).items():
                 components.setdefault(name, definition)
+            _document_request_rules(components, goal_names, max_message_chars)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -22,7 +22,9 @@ from temporalio.client import Client
 from onward.api.auth import TokenBook
 from onward.api.errors import ApiError, not_found
 from onward.api.index import ConversationIndex, IndexedConversation
+from onward.api.quotas import StreamSlots, WriteRate
 from onward.api.settings import ApiSettings
+from onward.api.stream_hub import StreamHub
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings
 from onward.conversations import Conversations
@@ -39,7 +41,15 @@ class ApiState:
     temporal: TemporalConnection
     injected_client: Client | None = None
     """A client the embedding code already connected (tests, one-process setups)."""
+    hub: StreamHub = field(default_factory=StreamHub)
+    """The one reader of each conversation's event stream in this process."""
+    writes: WriteRate = field(default_factory=lambda: WriteRate(0))
+    streams: StreamSlots = field(default_factory=lambda: StreamSlots(0))
     _conversations: Conversations | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.writes = WriteRate(self.api.user_writes_per_minute)
+        self.streams = StreamSlots(self.api.user_max_streams)
 
     async def client(self) -> Client:
         """The Temporal client: the injected one, or the lazily made connection."""
@@ -128,6 +138,16 @@ CurrentUser = Annotated[str, Depends(current_user)]
 StreamUser = Annotated[str, Depends(stream_user)]
 
 
+async def writing_user(state: StateDep, user: CurrentUser) -> str:
+    """`current_user`, counted against their write rate (429 above it)."""
+    state.writes.take(user)
+    return user
+
+
+WritingUser = Annotated[str, Depends(writing_user)]
+"""The caller of a POST: authenticated, then rate-limited."""
+
+
 async def get_index(state: StateDep) -> ConversationIndex:
     return state.index
 
@@ -172,6 +192,13 @@ async def owned_conversation(
     return _or_404(await index.get(conversation_id, user), conversation_id)
 
 
+async def written_conversation(
+    conversation_id: ConversationId, user: WritingUser, index: IndexDep
+) -> IndexedConversation:
+    """`owned_conversation` for a POST (the caller's write rate counts it)."""
+    return _or_404(await index.get(conversation_id, user), conversation_id)
+
+
 async def readable_conversation(
     conversation_id: ConversationId, user: CurrentUser, index: IndexDep
 ) -> IndexedConversation:
@@ -188,6 +215,8 @@ async def readable_stream(
 
 
 OwnedConversation = Annotated[IndexedConversation, Depends(owned_conversation)]
+WrittenConversation = Annotated[IndexedConversation, Depends(written_conversation)]
+"""The caller's conversation, for routes that send it input."""
 ReadableConversation = Annotated[IndexedConversation, Depends(readable_conversation)]
 """The caller's conversation or one of its children: only for routes that read."""
 ReadableStream = Annotated[IndexedConversation, Depends(readable_stream)]

@@ -19,7 +19,7 @@ from starlette.routing import Match
 from temporalio.service import RPCError
 
 from onward.conversations import ConversationNotFound
-from onward.exceptions import InputRejected, UnknownGoalError
+from onward.exceptions import ConversationBusy, InputRejected, UnknownGoalError
 
 
 class ErrorDetail(BaseModel):
@@ -27,6 +27,8 @@ class ErrorDetail(BaseModel):
     """Stable machine-readable code, e.g. `not_found`, `input_rejected`."""
     reason: str
     """A sentence for humans: what was wrong and, where possible, what to do."""
+    decision: str | None = None
+    """For an approval decided otherwise already (409): the decision that stands."""
 
 
 class ErrorBody(BaseModel):
@@ -59,7 +61,9 @@ _DESCRIPTIONS: dict[int, str] = {
     404: "No such conversation (or not yours: the two are indistinguishable).",
     409: "The conversation refused the input (stale approval, ended conversation, …).",
     413: "The request body is larger than the API accepts.",
-    422: "The request is invalid (schema, unknown goal, message too long, …).",
+    422: "The request is invalid (schema, message too long, key reused for another body, …).",
+    429: "A per-user limit was reached, or the conversation is busy; `Retry-After` says "
+    "when to try again.",
     503: "Temporal is not reachable.",
 }
 _CODES: dict[int, str] = {
@@ -71,20 +75,40 @@ _CODES: dict[int, str] = {
     409: "input_rejected",
     413: "payload_too_large",
     422: "invalid_request",
+    429: "rate_limited",
     503: "temporal_unavailable",
+}
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds until trying again can succeed.",
+        "schema": {"type": "string"},
+    }
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for `statuses`, all with the `ErrorBody` schema."""
-    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
+        if status == 429:
+            entry["headers"] = _RETRY_AFTER
+        out[status] = entry
+    return out
 
 
 def error_response(
-    status: int, code: str, reason: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    reason: str,
+    headers: dict[str, str] | None = None,
+    *,
+    decision: str | None = None,
 ) -> JSONResponse:
-    body = ErrorBody(error=ErrorDetail(code=code, reason=reason))
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    body = ErrorBody(error=ErrorDetail(code=code, reason=reason, decision=decision))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 def _validation_reason(errors: Sequence[Any]) -> str:
@@ -106,7 +130,13 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _input_rejected(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InputRejected)
-    return error_response(409, "input_rejected", exc.reason)
+    decision = exc.details.get("decision")
+    code = "already_decided" if decision else "input_rejected"
+    return error_response(409, code, exc.reason, decision=decision)
+
+
+async def _conversation_busy(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(429, "conversation_busy", str(exc), headers={"Retry-After": "1"})
 
 
 async def _conversation_not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -157,6 +187,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the JSON error handlers on `app`."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(InputRejected, _input_rejected)
+    app.add_exception_handler(ConversationBusy, _conversation_busy)
     app.add_exception_handler(ConversationNotFound, _conversation_not_found)
     app.add_exception_handler(UnknownGoalError, _unknown_goal)
     app.add_exception_handler(RequestValidationError, _request_validation)

@@ -8,6 +8,13 @@ Temporal history has been deleted too (`onward.erasure`).
 
 Child conversations (the steps of a plan) are started by their parent's workflow, not
 by the API, so they have no row: `get_readable` authorises them by their parent's.
+
+A create writes its row first, `pending`, and only then starts the workflow; the row
+turns `active` once the start is confirmed, and only active rows are reachable. So a
+workflow never exists without a row that names its owner: an API killed in between
+leaves a pending row, which the next create with the same `Idempotency-Key`
+completes, or which `onward.api.reconcile` settles (activated when the workflow
+exists, removed when it does not).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import sqlite3
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 _SCHEMA = """
@@ -28,11 +35,24 @@ CREATE TABLE IF NOT EXISTS conversations (
     title TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0,
-    erased INTEGER NOT NULL DEFAULT 0
+    erased INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'active',
+    request_hash TEXT NOT NULL DEFAULT '',
+    closed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS conversations_by_owner
     ON conversations (owner, deleted, created_at);
 """
+_ADDED_COLUMNS = {
+    # Columns later than the first index, added to an index made before them.
+    "erased": "INTEGER NOT NULL DEFAULT 0",
+    "state": "TEXT NOT NULL DEFAULT 'active'",
+    "request_hash": "TEXT NOT NULL DEFAULT ''",
+    "closed": "INTEGER NOT NULL DEFAULT 0",
+}
+PENDING = "pending"
+ACTIVE = "active"
+_COLUMNS = "conversation_id, owner, goal, title, created_at"
 TITLE_CHARS = 80
 CHILD_SEPARATOR = "~"
 """Joins a parent's id and a step key in a child's id: `<parent>~p1.step1`."""
@@ -51,6 +71,19 @@ class IndexedConversation:
     """For a child conversation: the indexed (top-level) conversation that started it."""
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """The row a create wrote (`fresh`), or the one an earlier create with the same id
+    left."""
+
+    conversation: IndexedConversation
+    fresh: bool
+    state: str
+    request_hash: str
+    """Fingerprint of the create request that wrote the row."""
+    deleted: bool
+
+
 class ConversationIndex:
     """Owner index in `path` (created on first use; safe for several API processes).
 
@@ -66,8 +99,9 @@ class ConversationIndex:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
-            if "erased" not in columns:  # an index made before erasure existed
-                db.execute("ALTER TABLE conversations ADD COLUMN erased INTEGER NOT NULL DEFAULT 0")
+            for column, definition in _ADDED_COLUMNS.items():
+                if column not in columns:
+                    db.execute(f"ALTER TABLE conversations ADD COLUMN {column} {definition}")
 
     @contextmanager
     def _connect(self) -> Generator[sqlite3.Connection]:
@@ -79,22 +113,132 @@ class ConversationIndex:
             db.close()
 
     async def add(self, conversation_id: str, owner: str, goal: str, title: str) -> datetime:
-        """Record a new conversation; returns its creation time."""
+        """Record a conversation whose workflow exists already; returns its creation time."""
+        reserved = await self.reserve(conversation_id, owner, goal, title, request_hash="")
+        await self.activate(conversation_id)
+        return reserved.conversation.created_at
+
+    async def reserve(
+        self, conversation_id: str, owner: str, goal: str, title: str, *, request_hash: str
+    ) -> Reservation:
+        """Write the row of a conversation about to be started (`pending`), or return
+        the row already there for that id (a retried create, with the same key)."""
         if CHILD_SEPARATOR in conversation_id:
             # Such an id would read as a child of another conversation (`get_readable`).
             raise ValueError(f"conversation ids may not contain {CHILD_SEPARATOR!r}")
         created = datetime.now(UTC)
 
+        def write() -> tuple[int, tuple[str, str, str, str, str, str, str, int]]:
+            with self._connect() as db:
+                inserted = db.execute(
+                    "INSERT OR IGNORE INTO conversations"
+                    " (conversation_id, owner, goal, title, created_at, state, request_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        conversation_id,
+                        owner,
+                        goal,
+                        title[:TITLE_CHARS],
+                        created.isoformat(),
+                        PENDING,
+                        request_hash,
+                    ),
+                ).rowcount
+                return inserted, db.execute(
+                    f"SELECT {_COLUMNS}, state, request_hash, deleted FROM conversations"
+                    " WHERE conversation_id = ?",
+                    (conversation_id,),
+                ).fetchone()
+
+        (
+            inserted,
+            (cid, row_owner, row_goal, row_title, row_created, state, stored_hash, deleted),
+        ) = await asyncio.to_thread(write)
+        return Reservation(
+            conversation=_row((cid, row_owner, row_goal, row_title, row_created)),
+            fresh=inserted == 1,
+            state=state,
+            request_hash=stored_hash,
+            deleted=bool(deleted),
+        )
+
+    async def has_row(self, conversation_id: str) -> bool:
+        """Whether any row (pending, active or deleted) has this id."""
+
+        def read() -> list[tuple[int]]:
+            with self._connect() as db:
+                return db.execute(
+                    "SELECT 1 FROM conversations WHERE conversation_id = ?", (conversation_id,)
+                ).fetchall()
+
+        return bool(await asyncio.to_thread(read))
+
+    async def activate(self, conversation_id: str) -> None:
+        """The workflow is known to exist: the conversation becomes reachable."""
+
         def write() -> None:
             with self._connect() as db:
                 db.execute(
-                    "INSERT INTO conversations (conversation_id, owner, goal, title, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (conversation_id, owner, goal, title[:TITLE_CHARS], created.isoformat()),
+                    "UPDATE conversations SET state = ? WHERE conversation_id = ?",
+                    (ACTIVE, conversation_id),
                 )
 
         await asyncio.to_thread(write)
-        return created
+
+    async def pending(self, older_than: timedelta) -> list[str]:
+        """Conversations whose start has not been confirmed for `older_than`."""
+        cutoff = (datetime.now(UTC) - older_than).isoformat()
+
+        def read() -> list[tuple[str]]:
+            with self._connect() as db:
+                return db.execute(
+                    "SELECT conversation_id FROM conversations"
+                    " WHERE state = ? AND deleted = 0 AND created_at < ?",
+                    (PENDING, cutoff),
+                ).fetchall()
+
+        return [cid for (cid,) in await asyncio.to_thread(read)]
+
+    async def remove_pending(self, conversation_id: str) -> bool:
+        """Drop a pending row whose workflow was never started; False if it is not
+        pending any more (its create completed meanwhile)."""
+
+        def write() -> int:
+            with self._connect() as db:
+                return db.execute(
+                    "DELETE FROM conversations WHERE conversation_id = ? AND state = ?",
+                    (conversation_id, PENDING),
+                ).rowcount
+
+        return await asyncio.to_thread(write) > 0
+
+    async def open_ids(self, owner: str) -> list[str]:
+        """`owner`'s conversations not known to have ended (ended ones are marked by
+        `mark_closed` when someone notices)."""
+
+        def read() -> list[tuple[str]]:
+            with self._connect() as db:
+                return db.execute(
+                    "SELECT conversation_id FROM conversations"
+                    " WHERE owner = ? AND deleted = 0 AND closed = 0",
+                    (owner,),
+                ).fetchall()
+
+        return [cid for (cid,) in await asyncio.to_thread(read)]
+
+    async def mark_closed(self, conversation_ids: list[str]) -> None:
+        """These conversations' workflows have ended: they no longer count as open."""
+        if not conversation_ids:
+            return
+
+        def write() -> None:
+            with self._connect() as db:
+                db.executemany(
+                    "UPDATE conversations SET closed = 1 WHERE conversation_id = ?",
+                    [(cid,) for cid in conversation_ids],
+                )
+
+        await asyncio.to_thread(write)
 
     async def get(self, conversation_id: str, owner: str) -> IndexedConversation | None:
         """The conversation if `owner` owns it and it is not deleted, else None."""
@@ -102,9 +246,9 @@ class ConversationIndex:
         def read() -> list[tuple[str, str, str, str, str]]:
             with self._connect() as db:
                 return db.execute(
-                    "SELECT conversation_id, owner, goal, title, created_at FROM conversations"
-                    " WHERE conversation_id = ? AND owner = ? AND deleted = 0",
-                    (conversation_id, owner),
+                    f"SELECT {_COLUMNS} FROM conversations"
+                    " WHERE conversation_id = ? AND owner = ? AND deleted = 0 AND state = ?",
+                    (conversation_id, owner, ACTIVE),
                 ).fetchall()
 
         rows = await asyncio.to_thread(read)
@@ -142,9 +286,10 @@ class ConversationIndex:
         def read() -> list[tuple[str, str, str, str, str]]:
             with self._connect() as db:
                 return db.execute(
-                    "SELECT conversation_id, owner, goal, title, created_at FROM conversations"
-                    " WHERE owner = ? AND deleted = 0 ORDER BY created_at DESC LIMIT ?",
-                    (owner, limit),
+                    f"SELECT {_COLUMNS} FROM conversations"
+                    " WHERE owner = ? AND deleted = 0 AND state = ?"
+                    " ORDER BY created_at DESC LIMIT ?",
+                    (owner, ACTIVE, limit),
                 ).fetchall()
 
         return [_row(r) for r in await asyncio.to_thread(read)]

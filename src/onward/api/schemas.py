@@ -8,9 +8,9 @@ models are reused where the API shows them unchanged (`Usage`, `Budget`, message
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from onward.agent.contracts import Budget, ConversationSnapshot, MessagePolicy
 from onward.agent.messages import Usage
@@ -27,7 +27,13 @@ class _Request(BaseModel):
 
 class BudgetRequest(_Request):
     max_tokens: int | None = Field(default=None, ge=1, description="Total token limit.")
-    max_cost_usd: float | None = Field(default=None, gt=0, description="Cost limit in USD.")
+    max_cost_usd: float | None = Field(
+        default=None,
+        gt=0,
+        # JSON `1e999` parses as infinity: a limit nobody can reach is refused, not stored.
+        allow_inf_nan=False,
+        description="Cost limit in USD (a finite number).",
+    )
 
 
 class OptionsRequest(_Request):
@@ -61,9 +67,40 @@ class ApprovalRequest(_Request):
     )
 
 
+def _limits_not_null(schema: dict[str, Any]) -> None:
+    """The schema of a budget raise: at least one limit, and no `null` (leaving a limit
+    out keeps it; `null` would read as "no limit")."""
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if branches:
+            prop.update(branches[0])
+        prop.pop("default", None)
+
+
 class RaiseBudgetRequest(_Request):
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_cost_usd: float | None = Field(default=None, gt=0)
+    """At least one new limit; a limit left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_limits_not_null)
+
+    max_tokens: int | None = Field(default=None, ge=1, description="New token limit.")
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="New cost limit in USD (finite)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_limit_given(cls, data: object) -> object:
+        # `null` is not a limit: leave the field out to keep it as it is.
+        if not isinstance(data, dict):
+            return data
+        given = cast(dict[str, object], data)
+        nulls = [name for name, value in given.items() if value is None]
+        if nulls:
+            raise ValueError(f"`{nulls[0]}` may not be null; leave it out to keep it")
+        if not given:
+            raise ValueError("name a new `max_tokens` or `max_cost_usd`")
+        return given
 
 
 # ----------------------------------------------------------------- responses
@@ -105,10 +142,26 @@ class ConversationDetail(ConversationSnapshot):
 
 
 class MessageAccepted(BaseModel):
-    index: int | None = None
-    """Position of the message in the transcript when known at acceptance."""
-    queued: bool
-    """True when the agent was busy: the message waits (or interrupts, per policy)."""
+    """The message is held for the conversation and will be taken in arrival order.
+
+    Its position is not known yet: the `message` event and the transcript carry the
+    same `id` once the agent takes it (a notice names it if the conversation ends
+    first)."""
+
+    id: str
+    """The message id (derived from the `Idempotency-Key` when one was sent)."""
+    queued: Literal[True] = True
+
+
+class EndRequest(_Request):
+    reason: str = Field(
+        default="ended by user", min_length=1, max_length=200, description="Why it ended."
+    )
+
+
+class ConversationEnded(BaseModel):
+    id: str
+    status: Literal["ended"] = "ended"
 
 
 class ApprovalRecorded(BaseModel):

@@ -39,6 +39,30 @@ class ApiSettings(BaseSettings):
     sse_keepalive_s: float = Field(
         default=15.0, gt=0, description="Seconds between keep-alive comments on idle streams."
     )
+    user_writes_per_minute: int = Field(
+        default=120,
+        ge=0,
+        description="POST requests (creates, messages, approvals, budget, end) one user may "
+        "make per minute, in bursts of up to as many; 429 with Retry-After above. 0 = no limit.",
+    )
+    user_max_open_conversations: int = Field(
+        default=100,
+        ge=0,
+        description="Conversations one user may have open (not ended, not deleted) at once; "
+        "a create beyond it is 429. 0 = no limit.",
+    )
+    user_max_streams: int = Field(
+        default=20,
+        ge=0,
+        description="Event streams one user may hold open on one API process; 429 above. "
+        "0 = no limit.",
+    )
+    pending_create_grace_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="A create whose workflow start is unconfirmed for this long is settled "
+        "by the reconciler (activated if its workflow exists, removed if not).",
+    )
 
     def token_file(self, data_dir: Path) -> Path:
         """The local token's path: `api_token_file` or `<data_dir>/api-token`."""

@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from onward.agent.events import TOPIC_DELTA
-from onward.streaming import StreamItem, conversation_events
+from onward.api.stream_hub import StreamHub, StreamLagged
+from onward.streaming import StreamItem
 
 KEEPALIVE = b": keep-alive\n\n"
 RETRY_MS = 2000
@@ -56,18 +58,33 @@ def resume_offset(last_event_id: str | None, after: int | None) -> int:
     return max(seen) + 1 if seen else 0
 
 
+def stream_error_reason(exc: BaseException) -> str:
+    """What went wrong, said as what it is."""
+    if isinstance(exc, StreamLagged):
+        return str(exc)
+    if isinstance(exc, RPCError):
+        return f"Temporal refused or failed the stream read: {exc.message or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 async def conversation_sse(
-    client: Client, conversation_id: str, from_offset: int, keepalive_s: float
+    hub: StreamHub,
+    client: Client,
+    conversation_id: str,
+    from_offset: int,
+    keepalive_s: float,
+    on_close: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The SSE body: events from `from_offset` on, keep-alives while idle, then `end`."""
+    """The SSE body: events from `from_offset` on, keep-alives while idle, then `end`.
+    `on_close` runs when the body ends, however it ends."""
     queue: asyncio.Queue[StreamItem | BaseException | None] = asyncio.Queue(maxsize=256)
 
     async def pump() -> None:
         try:
-            async for item in conversation_events(client, conversation_id, from_offset):
+            async for item in hub.subscribe(client, conversation_id, from_offset):
                 await queue.put(item)
             await queue.put(None)
-        except Exception as exc:  # reported to the client as an `error` event
+        except Exception as exc:  # reported to the client as a `stream_error` event
             await queue.put(exc)
 
     reader = asyncio.create_task(pump(), name=f"sse-{conversation_id}")
@@ -87,7 +104,7 @@ async def conversation_sse(
                 yield encode("end", json.dumps({"conversation_id": conversation_id}))
                 return
             if isinstance(got, BaseException):
-                reason = f"{type(got).__name__}: {got}"
+                reason = stream_error_reason(got)
                 yield encode("stream_error", json.dumps({"reason": reason}))
                 return
             yield encode(event_name(got), got.data.model_dump_json(), got.offset)
@@ -97,6 +114,8 @@ async def conversation_sse(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        if on_close is not None:
+            on_close()
 
 
 @dataclass(frozen=True)

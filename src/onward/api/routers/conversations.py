@@ -8,9 +8,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
-from onward.agent.contracts import Budget, ConversationOptions
 from onward.agent.events import EventType
+from onward.api.creating import create
 from onward.api.deps import (
     ConversationsDep,
     CurrentUser,
@@ -20,20 +21,27 @@ from onward.api.deps import (
     ReadableStream,
     SettingsDep,
     StateDep,
+    StreamUser,
     TemporalClientDep,
+    WritingUser,
+    WrittenConversation,
 )
 from onward.api.erasing import EraserDep
-from onward.api.errors import ApiError, error_responses
+from onward.api.errors import ApiError, error_responses, not_found
+from onward.api.idempotency import IdempotencyKey, fingerprint, message_id_for, update_id_for
+from onward.api.quotas import check_open_conversations
 from onward.api.schemas import (
     ApprovalRecorded,
     ApprovalRequest,
     BudgetState,
     ConversationCreated,
     ConversationDetail,
+    ConversationEnded,
     ConversationLinks,
     ConversationList,
     ConversationSummary,
     CreateConversationRequest,
+    EndRequest,
     MessageAccepted,
     RaiseBudgetRequest,
     SendMessageRequest,
@@ -42,6 +50,7 @@ from onward.api.sse import conversation_sse, resume_offset
 from onward.config import Settings
 from onward.conversations import ConversationNotFound
 from onward.exceptions import InputRejected
+from onward.redaction import public_url
 
 router = APIRouter(
     prefix="/v1/conversations",
@@ -49,7 +58,7 @@ router = APIRouter(
     responses=error_responses(401, 422, 503),
 )
 _OWNED = error_responses(404)
-_INPUT = error_responses(400, 404, 409, 413)
+_INPUT = error_responses(400, 404, 409, 413, 429)
 _NO_MESSAGES = 2**31 - 1
 """A transcript offset past any real one, for snapshots that need no messages."""
 
@@ -57,7 +66,9 @@ _NO_MESSAGES = 2**31 - 1
 def workflow_url(settings: Settings, conversation_id: str) -> str:
     """The conversation's workflow page in the Temporal Web UI."""
     namespace = quote(settings.temporal_namespace, safe="")
-    return f"{settings.web_ui_url}/namespaces/{namespace}/workflows/{quote(conversation_id)}"
+    # Links go to every user: never with the credentials a configured URL may carry.
+    base = public_url(settings.web_ui_url)
+    return f"{base}/namespaces/{namespace}/workflows/{quote(conversation_id)}"
 
 
 def links(settings: Settings, conversation_id: str) -> ConversationLinks:
@@ -84,28 +95,36 @@ def checked_text(text: str, settings: Settings) -> str:
     "",
     status_code=201,
     response_model=ConversationCreated,
-    responses=error_responses(400, 413),
+    responses=error_responses(400, 409, 413, 429),
     summary="Start a conversation",
 )
 async def create_conversation(
     body: CreateConversationRequest,
-    user: CurrentUser,
+    user: WritingUser,
     convs: ConversationsDep,
     index: IndexDep,
     settings: SettingsDep,
+    state: StateDep,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> ConversationCreated:
-    """Start a conversation with `goal`, optionally with a first message."""
+    """Start a conversation with `goal`, optionally with a first message.
+
+    With an `Idempotency-Key`, a retry of the same request returns the same
+    conversation (never a second one); the same key with another body is a 422.
+    """
     message = checked_text(body.message, settings) if body.message is not None else None
-    options = ConversationOptions(
-        message_policy=body.options.message_policy,
-        budget=Budget(**body.options.budget.model_dump()),
+
+    async def admit() -> None:
+        await check_open_conversations(index, convs, user, state.api.user_max_open_conversations)
+
+    created = await create(
+        body, message, user=user, key=idempotency_key, index=index, convs=convs, admit=admit
     )
-    cid = await convs.start(body.goal, owner=user, first_message=message, options=options)
-    created = await index.add(cid, user, body.goal, message or "")
+    cid = created.conversation_id
     response.headers["Location"] = f"/v1/conversations/{quote(cid)}"
     return ConversationCreated(
-        id=cid, goal=body.goal, created_at=created, links=links(settings, cid)
+        id=cid, goal=body.goal, created_at=created.created_at, links=links(settings, cid)
     )
 
 
@@ -141,6 +160,7 @@ async def list_conversations(
 async def get_conversation(
     conversation: ReadableConversation,
     convs: ConversationsDep,
+    index: IndexDep,
     settings: SettingsDep,
     offset: Annotated[
         int, Query(ge=0, description="Return transcript messages from this index on.")
@@ -153,6 +173,8 @@ async def get_conversation(
     """
     cid = conversation.conversation_id
     snap = await convs.snapshot(cid, offset)
+    if snap.status == "ended" and conversation.parent_id is None:
+        await index.mark_closed([cid])  # no longer counts against the owner's cap
     fields: dict[str, Any] = dict(snap)
     return ConversationDetail(
         **fields,
@@ -196,17 +218,27 @@ async def delete_conversation(
 )
 async def send_message(
     body: SendMessageRequest,
-    conversation: OwnedConversation,
+    conversation: WrittenConversation,
     convs: ConversationsDep,
     index: IndexDep,
     settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> MessageAccepted:
-    """Send a user message; the reply arrives on the event stream."""
+    """Send a user message; the reply arrives on the event stream.
+
+    Accepted means kept: the agent takes it in arrival order, or, if the
+    conversation ends first, a notice names its `id`. With an `Idempotency-Key` a
+    retry gets the same `id` and the message is taken once.
+    """
     text = checked_text(body.text, settings)
-    result = await convs.send(conversation.conversation_id, text)
+    cid = conversation.conversation_id
+    message_id = (
+        message_id_for(conversation.owner, cid, idempotency_key) if idempotency_key else None
+    )
+    sent = await convs.send(cid, text, message_id=message_id)
     if not conversation.title:
-        await index.title_if_untitled(conversation.conversation_id, conversation.owner, text)
-    return MessageAccepted(index=result.index, queued=result.queued)
+        await index.title_if_untitled(cid, conversation.owner, text)
+    return MessageAccepted(id=sent.message_id)
 
 
 @router.post(
@@ -218,12 +250,22 @@ async def send_message(
 async def decide_approval(
     call_id: str,
     body: ApprovalRequest,
-    conversation: OwnedConversation,
+    conversation: WrittenConversation,
     convs: ConversationsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> ApprovalRecorded:
-    """Decide a pending approval. 409 when it is stale or its arguments changed."""
+    """Decide a pending approval. 409 when it is stale, its arguments changed, or it
+    was decided otherwise already (the body then names the `decision` that stands)."""
+    cid = conversation.conversation_id
+    update_id = (
+        update_id_for(
+            "approval", conversation.owner, cid, idempotency_key, f"{call_id}:{fingerprint(body)}"
+        )
+        if idempotency_key
+        else None
+    )
     await convs.decide(
-        conversation.conversation_id, call_id, body.decision, body.args_hash, body.feedback
+        cid, call_id, body.decision, body.args_hash, body.feedback, update_id=update_id
     )
     return ApprovalRecorded(call_id=call_id, decision=body.decision)
 
@@ -235,15 +277,51 @@ async def decide_approval(
     summary="Raise the budget",
 )
 async def raise_budget(
-    body: RaiseBudgetRequest, conversation: OwnedConversation, convs: ConversationsDep
+    body: RaiseBudgetRequest,
+    conversation: WrittenConversation,
+    convs: ConversationsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> BudgetState:
     """Raise the token and/or cost limit; a paused conversation continues."""
     if body.max_tokens is None and body.max_cost_usd is None:
         raise ApiError(422, "invalid_request", "name a new `max_tokens` or `max_cost_usd`")
     cid = conversation.conversation_id
-    await convs.raise_budget(cid, body.max_tokens, body.max_cost_usd)
+    update_id = (
+        update_id_for("budget", conversation.owner, cid, idempotency_key, fingerprint(body))
+        if idempotency_key
+        else None
+    )
+    await convs.raise_budget(cid, body.max_tokens, body.max_cost_usd, update_id=update_id)
     snap = await convs.snapshot(cid, offset=_NO_MESSAGES)
     return BudgetState(budget=snap.budget, usage=snap.usage)
+
+
+@router.post(
+    "/{conversation_id}/end",
+    response_model=ConversationEnded,
+    responses=_INPUT,
+    summary="End a conversation",
+)
+async def end_conversation(
+    conversation: WrittenConversation,
+    convs: ConversationsDep,
+    index: IndexDep,
+    body: EndRequest | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> ConversationEnded:
+    """End the conversation (it stays readable; DELETE also erases it). Ending one
+    that has ended already is not an error: the answer is the same."""
+    cid = conversation.conversation_id
+    reason = (body or EndRequest()).reason
+    update_id = (
+        update_id_for("end", conversation.owner, cid, idempotency_key, reason)
+        if idempotency_key
+        else None
+    )
+    with contextlib.suppress(InputRejected):  # ended already: that is what was asked
+        await convs.end(cid, reason, update_id=update_id)
+    await index.mark_closed([cid])
+    return ConversationEnded(id=cid)
 
 
 def _sse_event(names: list[str], payload: dict[str, Any]) -> dict[str, Any]:
@@ -290,7 +368,7 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    **error_responses(404),
+    **error_responses(404, 429),
 }
 
 
@@ -302,7 +380,9 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 )
 async def stream_events(
     conversation: ReadableStream,
+    user: StreamUser,
     client: TemporalClientDep,
+    convs: ConversationsDep,
     state: StateDep,
     after: Annotated[
         int | None, Query(ge=-1, description="Send only events with a larger offset.")
@@ -315,16 +395,26 @@ async def stream_events(
     """The conversation's events from the start, or after `Last-Event-ID` / `after`.
 
     Ends when the conversation has ended and its events were sent. Browsers may pass
-    the token as `?token=` here, since `EventSource` cannot send headers.
+    the token as `?token=` here, since `EventSource` cannot send headers. Every
+    client of one conversation is served by one reader of its stream; a user may
+    hold `ONWARD_USER_MAX_STREAMS` streams open (429 above).
     """
+    cid = conversation.conversation_id
+    if not await convs.exists(cid):  # e.g. a child step that was never started
+        raise not_found(cid)
+    slot = state.streams.acquire(user)
     body = conversation_sse(
+        state.hub,
         client,
-        conversation.conversation_id,
+        cid,
         resume_offset(last_event_id, after),
         state.api.sse_keepalive_s,
+        on_close=slot.release,
     )
     return StreamingResponse(
         body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # Also when the body never ran (the client left before it started).
+        background=BackgroundTask(slot.release),
     )

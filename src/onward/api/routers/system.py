@@ -12,6 +12,7 @@ from onward.api.routers.conversations import workflow_url
 from onward.api.schemas import Info, Limits, Me, ModelInfo, TemporalInfo
 from onward.config import OFFLINE_MODEL
 from onward.models.factory import describe_model
+from onward.redaction import mask_urls, public_url
 
 router = APIRouter(prefix="/v1", tags=["system"], responses=error_responses(401))
 
@@ -39,12 +40,12 @@ async def info(user: CurrentUser, settings: SettingsDep, state: StateDep) -> Inf
         version=_version(),
         model=ModelInfo(
             name=model,
-            description=describe_model(settings),
+            description=mask_urls(describe_model(settings)),
             offline=model == OFFLINE_MODEL,
         ),
         temporal=TemporalInfo(
             namespace=settings.temporal_namespace,
-            web_ui_url=settings.web_ui_url,
+            web_ui_url=public_url(settings.web_ui_url),
             workflow_url_template=workflow_url(settings, "{id}").replace("%7Bid%7D", "{id}"),
         ),
         limits=Limits(
