@@ -16,8 +16,10 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from onward.activities.evals import EvalActivities
 from onward.activities.llm import DeltaSink, LlmActivities
 from onward.activities.tools import ToolActivities
+from onward.agent.evals import EvalWorkflow
 from onward.agent.graphs import foreign_graphs
 from onward.agent.workflow import ConversationWorkflow
 from onward.config import Settings, WorkflowSandbox
@@ -83,12 +85,13 @@ def build_workers(
     store = transcript_store(settings)
     llm = LlmActivities(model, store, delta_sink, settings=settings)
     tools = ToolActivities(store)
+    evals = EvalActivities(client, settings, store)
     workers = [
         Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[ConversationWorkflow],
-            activities=[tools.run_tool],
+            workflows=[ConversationWorkflow, EvalWorkflow],
+            activities=[tools.run_tool, *evals.all()],
             workflow_runner=workflow_runner(settings),
             interceptors=interceptors,
             max_cached_workflows=max_cached_workflows,
