@@ -35,7 +35,9 @@ SAID = ["1", "2", "3", "thanks, that's all"]
 SAVED_HISTORY = Path(__file__).parents[1] / "replay" / "evals" / "eval.run1.json"
 
 
-def math_agent(second_turn_tool: str = "add", instructions_seen: list[str] | None = None):
+def math_agent(
+    second_turn_tool: str = "add", instructions_seen: list[str] | None = None
+) -> Callable[[ModelRequest], Step]:
     """Adds 1 to the number the user gives (with a tool), says the result, and finishes
     when thanked. `second_turn_tool` is the tool it picks at turn 2."""
 
