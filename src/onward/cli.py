@@ -19,7 +19,7 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
-from onward import cli_ops
+from onward import cli_eval, cli_ops
 from onward.client import connect
 from onward.config import Settings, get_settings
 from onward.observability import metrics_runtime
@@ -305,3 +305,4 @@ def conversations(
 
 
 cli_ops.register(app)
+cli_eval.register(app)
