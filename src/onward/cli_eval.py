@@ -25,7 +25,7 @@ eval_app = typer.Typer(
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(message, style="red", markup=False, highlight=False)
+    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
@@ -19,7 +20,7 @@ from onward.agent.evals import EvalWorkflow, case_conversation_id
 from onward.agent.messages import ToolResultMessage, UserMessage
 from onward.agent.workflow import ConversationWorkflow
 from onward.client import data_converter
-from onward.config import Settings
+from onward.config import Settings, WorkflowSandbox
 from onward.conversations import Conversations
 from onward.erasure import runs_of
 from onward.evals.export import export_conversations
@@ -27,7 +28,7 @@ from onward.evals.format import EvalSet
 from onward.evals.running import run_eval, start_eval, wait_for_report
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel, Step
-from onward.worker import build_workers, running_workers
+from onward.worker import build_workers, running_workers, workflow_runner
 from tests.workflows import toolbox
 
 assert toolbox.OPEN_MATH.name == "test-math-open"
@@ -85,6 +86,14 @@ async def activities(client: Client, workflow_id: str) -> Counter[str]:
     return counts
 
 
+async def decide_queues(client: Client, workflow_id: str) -> set[str]:
+    queues: set[str] = set()
+    async for e in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            queues.add(e.activity_task_scheduled_event_attributes.task_queue.name)
+    return queues
+
+
 async def recorded_set(env: WorkflowEnvironment, settings: Settings, n: int = 1) -> EvalSet:
     model = ScriptedModel(math_agent())
     async with running_workers(build_workers(env.client, settings, model)):
@@ -121,6 +130,8 @@ async def test_the_same_model_as_the_recording_replays_with_no_divergence_and_no
     assert tools_before == toolbox.CALLS
     child = case_conversation_id(report.run_id, 0)
     assert await activities(ts_env.client, child) == Counter({"onward.decide": 7})
+    # Its model calls went through the llm queue, whose workers cap them.
+    assert await decide_queues(ts_env.client, child) == {settings.llm_task_queue}
 
 
 async def test_a_different_tool_at_turn_two_is_exactly_that_divergence_and_is_not_executed(
@@ -216,19 +227,55 @@ async def test_a_case_that_cannot_be_replayed_is_reported_and_the_others_run(
     assert report.totals.errors == 1 and report.totals.diverged_cases == 1
 
 
+@pytest.mark.parametrize("sandbox", ["off", "shared"])
 async def test_the_eval_workflow_replays_deterministically(
-    ts_env: WorkflowEnvironment, settings: Settings
+    sandbox: WorkflowSandbox, ts_env: WorkflowEnvironment, settings: Settings
 ) -> None:
+    settings = settings.model_copy(update={"workflow_sandbox": sandbox})
     eval_set = await recorded_set(ts_env, settings)
     model = ScriptedModel(math_agent(second_turn_tool="multiply"))
     async with running_workers(build_workers(ts_env.client, settings, model)):
         report = await run_eval(ts_env.client, settings, eval_set, Candidate())
-    histories = [await ts_env.client.get_workflow_handle(report.run_id).fetch_history()]
-    if SAVED_HISTORY.exists():
-        histories.append(WorkflowHistory.from_json("saved", SAVED_HISTORY.read_text()))
+    assert report.cases[0].diverging_turns == [2]
+    histories = [
+        await ts_env.client.get_workflow_handle(report.run_id).fetch_history(),
+        WorkflowHistory.from_json("saved", SAVED_HISTORY.read_text()),
+    ]
     replayer = Replayer(
-        workflows=[EvalWorkflow, ConversationWorkflow], data_converter=data_converter(settings)
+        workflows=[EvalWorkflow, ConversationWorkflow],
+        data_converter=data_converter(settings),
+        workflow_runner=workflow_runner(settings),
     )
     for history in histories:
         replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert replayed.replay_failure is None, replayed.replay_failure
+
+
+async def _record_history() -> None:
+    """Save the history `test_the_eval_workflow_replays_deterministically` replays:
+    `python -m tests.workflows.test_evals` (only for a deliberate, versioned change)."""
+    import tempfile
+
+    from onward.testing import time_skipping_environment
+    from tests.conftest import make_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = make_settings(Path(tmp))
+        env = await time_skipping_environment(settings)
+        try:
+            eval_set = await recorded_set(env, settings)
+            model = ScriptedModel(math_agent(second_turn_tool="multiply"))
+            async with running_workers(build_workers(env.client, settings, model)):
+                report = await run_eval(env.client, settings, eval_set, Candidate())
+            history = await env.client.get_workflow_handle(report.run_id).fetch_history()
+        finally:
+            await env.shutdown()
+    SAVED_HISTORY.parent.mkdir(parents=True, exist_ok=True)
+    SAVED_HISTORY.write_text(history.to_json())
+    print(f"saved {SAVED_HISTORY}")
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    asyncio.run(_record_history())

@@ -31,7 +31,10 @@ def tokens(rec: Usage, cand: Usage) -> str:
 
 
 def costs(rec: Usage, cand: Usage) -> str:
-    return f"{cost(rec)} → {cost(cand)} ({change(rec.known_cost_usd, cand.known_cost_usd)})"
+    unpriced = rec.cost_unknown_requests or cand.cost_unknown_requests
+    # A total with unpriced calls is a lower bound: a percentage of it would mislead.
+    delta = "?" if unpriced else change(rec.known_cost_usd, cand.known_cost_usd)
+    return f"{cost(rec)} → {cost(cand)} ({delta})"
 
 
 def seconds(recorded: float, candidate: float) -> str:
