@@ -9,7 +9,7 @@ EXTRAS ?= dev
 comma := ,
 STAMP := $(VENV)/.onward-installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: run test lint typecheck unit bench chaos clean
+.PHONY: run test lint typecheck unit bench chaos eval clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "onward needs Python 3.11+"'
@@ -38,6 +38,12 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/onward chaos --conversations 10 --kills 5 --seed 1
+
+# Replays the bundled eval set against the offline model on a private embedded server;
+# fails if a conversation diverges or a tool runs. Reports land in artifacts/eval/.
+eval: $(STAMP)
+	$(BIN)/onward eval run evals/bundled.json --local --fail-on-divergence \
+		--json artifacts/eval/report.json --html artifacts/eval/report.html
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

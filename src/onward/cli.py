@@ -19,7 +19,7 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
-from onward import cli_model, cli_ops
+from onward import cli_eval, cli_model, cli_ops
 from onward.client import connect
 from onward.config import Settings, get_settings
 from onward.observability import metrics_runtime
@@ -355,3 +355,4 @@ def conversations(
 
 cli_ops.register(app)
 cli_model.register(app)
+cli_eval.register(app)

@@ -138,3 +138,11 @@ class MalformedModelOutput(ModelError):
     def __init__(self, message: str, usage: object | None = None) -> None:
         super().__init__(message)
         self.usage = usage
+
+
+class EvalSetError(UserError):
+    """An eval-set file or case cannot be used: the message says what is wrong with it."""
+
+
+ERR_EVAL_CASE = "EvalCaseUnusable"
+"""A recorded case cannot be replayed (unreadable, no user message): never retried."""

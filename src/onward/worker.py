@@ -16,9 +16,11 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from onward.activities.evals import EvalActivities
 from onward.activities.llm import DeltaSink, LlmActivities
 from onward.activities.mcp import McpActivities
 from onward.activities.tools import ToolActivities
+from onward.agent.evals import EvalWorkflow
 from onward.agent.graphs import foreign_graphs
 from onward.agent.workflow import ConversationWorkflow
 from onward.config import Settings, WorkflowSandbox
@@ -84,12 +86,13 @@ def build_workers(
     store = transcript_store(settings)
     llm = LlmActivities(model, store, delta_sink, settings=settings)
     tools = ToolActivities(store)
+    evals = EvalActivities(client, settings, store)
     workers = [
         Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[ConversationWorkflow],
-            activities=[tools.run_tool],
+            workflows=[ConversationWorkflow, EvalWorkflow],
+            activities=[tools.run_tool, *evals.all()],
             # MCP list/call activities, and their pooled sessions closed with the worker.
             plugins=[McpActivities(settings, store).plugin()],
             workflow_runner=workflow_runner(settings),
