@@ -140,7 +140,7 @@ def _history_latency(ax: Any, r: Results) -> None:
     ax.bar([x + 0.2 for x in xs], [h.get("step_p95_ms") or 0 for _, h in systems], 0.4, label="p95")
     ax.set_xticks(list(xs), labels, fontsize=7)
     ax.set_ylabel("ms per step (tool call + next model call)")
-    ax.set_title("Same engine, same conversation: step latency (turns 1-100)")
+    ax.set_title("Step latency, same conversation (turns 1-100)")
     ax.legend(fontsize=6)
 
 

@@ -24,7 +24,7 @@ GOAL_MANUAL = "bench-manual"
 TOOL_NAME = "read_page"
 TOOL_DESCRIPTION = "Read page `n` of the manual (about 2 KB of text)."
 INSTRUCTIONS = "Read the page the user names, then say you did."
-_PAGE = re.compile(r"(\d+)\s*$")
+_PAGE = re.compile(r"(\d+)\D*$")
 
 
 def page(n: int) -> dict[str, object]:
@@ -42,7 +42,7 @@ def reply_text(n: int) -> str:
 
 def page_number(text: str) -> int:
     """The page a user message or a tool result's text names (its last number)."""
-    found = _PAGE.search(text.strip().rstrip("."))
+    found = _PAGE.search(text)
     if found is None:
         raise ValueError(f"no page number in {text!r}")
     return int(found.group(1))
@@ -75,7 +75,7 @@ class CallLog:
 
     A fake model calls `call()` for every request and `replied()` when its answer is
     the turn's reply; the driver awaits `wait_replies`. Calls may come from an
-    activity thread, so the waiter is woken through the loop that created the log.
+    activity thread, so the waiter is woken through the loop it waits on.
     """
 
     times: list[float] = field(default_factory=list[float])
@@ -84,9 +84,6 @@ class CallLog:
     _loop: asyncio.AbstractEventLoop | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def __post_init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-
     def call(self) -> None:
         """A model call of the current turn (the one after the last reply)."""
         self.times.append(time.perf_counter())
@@ -94,11 +91,12 @@ class CallLog:
 
     def replied(self) -> None:
         self.replies += 1
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._changed.set)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._changed.set)
 
     async def wait_replies(self, count: int, timeout_s: float) -> bool:
         """True once `count` replies were produced; False after `timeout_s`."""
+        self._loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout_s
         while self.replies < count:
             left = deadline - time.monotonic()

@@ -59,6 +59,21 @@ LOGS = CallLogs()
 by the activity's workflow id."""
 
 
+def answer(input: str | list[TResponseInputItem]) -> tuple[ModelResponse, bool]:
+    """The page reader's response to `input`, and whether it is the turn's reply."""
+    items: list[Any] = [{"role": "user", "content": input}] if isinstance(input, str) else input
+    last = cast(dict[str, Any], items[-1])
+    if last.get("type") == "function_call_output":
+        # The tool's output is `str()` of its result: "{'page': N, 'text': ...}".
+        n = page_number(str(last["output"]).split(",", 1)[0])
+        return ResponseBuilders.output_message(reply_text(n)), True
+    n = page_number(str(last["content"]))
+    call = ResponseBuilders.tool_call(
+        json.dumps({"n": n}), TOOL_NAME, call_id=f"read-{n}", item_id=f"fc-{n}"
+    )
+    return call, False
+
+
 class PageReaderModel(Model):
     """Calls `read_page` for the page the user names; after the tool's output, replies."""
 
@@ -78,16 +93,10 @@ class PageReaderModel(Model):
     ) -> ModelResponse:
         log = LOGS.get(activity.info().workflow_id or "")
         log.call()
-        items: list[Any] = [{"role": "user", "content": input}] if isinstance(input, str) else input
-        last = cast(dict[str, Any], items[-1])
-        if last.get("type") == "function_call_output":
+        response, is_reply = answer(input)
+        if is_reply:
             log.replied()
-            n = page_number(str(last["output"]).split(",", 1)[0])
-            return ResponseBuilders.output_message(reply_text(n))
-        n = page_number(str(last["content"]))
-        return ResponseBuilders.tool_call(
-            json.dumps({"n": n}), TOOL_NAME, call_id=f"read-{n}", item_id=f"fc-{n}"
-        )
+        return response
 
     def stream_response(
         self,

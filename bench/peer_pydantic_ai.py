@@ -51,19 +51,26 @@ LOGS = CallLogs()
 by the activity's workflow id."""
 
 
-def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-    log = LOGS.get(activity.info().workflow_id or "")
-    log.call()
+def answer(messages: list[ModelMessage]) -> tuple[ModelResponse, bool]:
+    """The page reader's response to `messages`, and whether it is the turn's reply."""
     last = messages[-1]
     assert isinstance(last, ModelRequest), last
     part = last.parts[-1]
     if isinstance(part, ToolReturnPart):
-        log.replied()
         content: Any = part.content
-        return ModelResponse(parts=[TextPart(reply_text(int(content["page"])))])
+        return ModelResponse(parts=[TextPart(reply_text(int(content["page"])))]), True
     assert isinstance(part, UserPromptPart) and isinstance(part.content, str), part
     n = page_number(part.content)
-    return ModelResponse(parts=[ToolCallPart(TOOL_NAME, {"n": n}, tool_call_id=f"read-{n}")])
+    return ModelResponse(parts=[ToolCallPart(TOOL_NAME, {"n": n}, tool_call_id=f"read-{n}")]), False
+
+
+def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    log = LOGS.get(activity.info().workflow_id or "")
+    log.call()
+    response, is_reply = answer(messages)
+    if is_reply:
+        log.replied()
+    return response
 
 
 agent = Agent(
