@@ -81,7 +81,7 @@ def build_workers(
     """
     load_goals(settings.goal_modules)
     store = transcript_store(settings)
-    llm = LlmActivities(model, store, delta_sink)
+    llm = LlmActivities(model, store, delta_sink, settings=settings)
     tools = ToolActivities(store)
     workers = [
         Worker(

@@ -8,13 +8,14 @@ from collections import Counter
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from onward.agent.contracts import UPDATE_STOP
 from onward.agent.decisions import AskUser, Finish, Refuse
 from onward.agent.messages import AssistantMessage, NoticeMessage, ToolResultMessage
 from onward.agent.specs import RetrySpec
 from onward.exceptions import ToolRefused
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest
-from onward.testing import Malformed, ScriptedModel, Step
+from onward.testing import Hang, Malformed, ScriptedModel, Step
 from onward.tools import tool
 from tests.conftest import AgentFactory
 from tests.workflows.toolbox import add, call
@@ -170,3 +171,19 @@ async def test_a_refusal_outside_a_new_message_is_sent_back(ts_agent: AgentFacto
     assert snap.answer == "2"
     assert "only a new user message" in (model.calls[2].repair_hint or "")
     assert [m.text for m in snap.messages if isinstance(m, AssistantMessage)] == ["2"]
+
+
+async def test_stop_cancels_the_model_call_in_flight(ts_agent: AgentFactory) -> None:
+    model = ScriptedModel([Hang(), Finish(answer="Here you are.")])
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-chat", first_message="a long essay, please")
+        await convs.wait_for(cid, lambda s: s.status == "thinking" and len(model.calls) == 1)
+        handle = convs.client.get_workflow_handle(cid)
+        assert await handle.execute_update(UPDATE_STOP, result_type=bool) is True
+        snap = await convs.wait_for(cid, lambda s: s.status == "waiting_for_user")
+        assert snap.messages[-1] == NoticeMessage(text="Stopped. Send a message to go on.")
+        # Nothing to stop while the agent rests; the next message is answered.
+        assert await handle.execute_update(UPDATE_STOP, result_type=bool) is False
+        await convs.send(cid, "a short one then")
+        snap = await convs.wait_for(cid, lambda s: s.answer == "Here you are.")
+    assert len(model.calls) == 2

@@ -27,6 +27,7 @@ from onward.agent.activity_contracts import (
 from onward.agent.events import TOPIC_EVENTS, ConversationEvent, TokenDelta
 from onward.agent.messages import Usage
 from onward.agent.retry import model_retry_policy
+from onward.config import Settings
 from onward.exceptions import (
     ERR_MODEL_PERMANENT,
     ERR_MODEL_RATE_LIMITED,
@@ -169,12 +170,36 @@ class LlmActivities:
     """Holds the model (built from settings in the worker, never from workflow input)."""
 
     def __init__(
-        self, model: Model, store: TranscriptStore, delta_sink: DeltaSink | None = None
+        self,
+        model: Model,
+        store: TranscriptStore,
+        delta_sink: DeltaSink | None = None,
+        *,
+        settings: Settings | None = None,
     ) -> None:
+        """`settings` lets a conversation name its own model (`ConversationOptions.
+        model`), built here with the worker's keys; without them only `model` serves."""
         self.model = model
         self.store = store
         self.delta_sink = delta_sink
+        self._settings = settings
+        self._models: dict[str, Model] = {}
         self._repeats = RepeatedErrors()
+
+    def model_for(self, model_id: str | None) -> Model:
+        """The worker's model, or the one a conversation asked for (built once)."""
+        if model_id is None or model_id == self.model.name:
+            return self.model
+        if model_id not in self._models:
+            if self._settings is None:
+                raise ModelPermanentError(
+                    f"this worker serves only `{self.model.name}`, not `{model_id}`"
+                )
+            from onward.models.factory import build_model  # only when a conversation asks
+
+            chosen = self._settings.model_copy(update={"model": model_id})
+            self._models[model_id] = build_model(chosen)
+        return self._models[model_id]
 
     @activity.defn(name=ACTIVITY_DECIDE)
     async def decide(self, wire: DecideRequest) -> DecideResult:
@@ -183,10 +208,14 @@ class LlmActivities:
             request, transcript = await resolve_request(self.store, wire)
         except (UserError, TranscriptMissing) as exc:
             raise ApplicationError(str(exc), type=ERR_TRANSCRIPT, non_retryable=True) from exc
-        result = await self._decide_resolved(request)
+        try:
+            model = self.model_for(wire.model)
+        except (UserError, ModelPermanentError) as exc:
+            raise ApplicationError(str(exc), type=ERR_MODEL_PERMANENT, non_retryable=True) from exc
+        result = await self._decide_resolved(request, model)
         return result.model_copy(update={"transcript": transcript})
 
-    async def _decide_resolved(self, request: ModelRequest) -> DecideResult:
+    async def _decide_resolved(self, request: ModelRequest, model: Model) -> DecideResult:
         # Token deltas go to the conversation's stream in small batches: live text for
         # clients, a bounded number of history events per call.
         async with DeltaRelay(DELTA_BATCH_INTERVAL) as deltas:
@@ -198,9 +227,11 @@ class LlmActivities:
                     f"Trying the model again ({_of_attempts(attempt, request.max_attempts)}).",
                     attempt=attempt,
                 )
-            return await self._decide(request, deltas)
+            return await self._decide(request, deltas, model)
 
-    async def _decide(self, request: ModelRequest, deltas: DeltaRelay) -> DecideResult:
+    async def _decide(
+        self, request: ModelRequest, deltas: DeltaRelay, model: Model
+    ) -> DecideResult:
         sink = self.delta_sink
         info = activity.info()
 
@@ -211,13 +242,13 @@ class LlmActivities:
                 await sink(request.conversation_id, text)
 
         try:
-            response = await _with_heartbeat(self.model.decide(request, on_delta))
+            response = await _with_heartbeat(model.decide(request, on_delta))
         except MalformedModelOutput as exc:
             usage = getattr(exc, "usage", None)
             return DecideResult(
                 malformed=str(exc),
                 usage=usage if isinstance(usage, Usage) else Usage(requests=1),
-                model_name=self.model.name,
+                model_name=model.name,
             )
         except asyncio.CancelledError:
             raise

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from onward.agent.contracts import TranscriptRef
-from onward.agent.decisions import Decision
+from onward.agent.decisions import Decision, GuardrailVerdict
 from onward.agent.messages import Message, Usage
 from onward.agent.specs import GoalSpec
 
@@ -72,6 +72,8 @@ class DecideRequest(BaseModel):
     review: bool = False
     check_topic: bool = False
     max_attempts: int = 10
+    model: str | None = None
+    """The conversation's own model id, when it has one (`ConversationOptions.model`)."""
 
 
 class DecideResult(BaseModel):
@@ -83,3 +85,19 @@ class DecideResult(BaseModel):
     model_name: str
     transcript: TranscriptRef | None = None
     """The stored transcript after the request's messages were appended."""
+
+
+class GuardrailRequest(BaseModel):
+    """Input of the guardrail activity, which only runs for conversations recorded
+    before the guardrail moved into the decision."""
+
+    conversation_id: str
+    goal: GoalSpec
+    messages: list[Message]
+    """The transcript before the message being checked."""
+    text: str
+
+
+class GuardrailResponse(BaseModel):
+    verdict: GuardrailVerdict
+    usage: Usage = Field(default_factory=Usage)

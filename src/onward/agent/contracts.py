@@ -20,7 +20,10 @@ UPDATE_SEND_MESSAGE = "send_message"
 UPDATE_DECIDE_APPROVAL = "decide_approval"
 UPDATE_END = "end"
 UPDATE_RAISE_BUDGET = "raise_budget"
+UPDATE_STOP = "stop"
 QUERY_STATE = "state"
+QUERY_FORK_SOURCE = "fork_source"
+"""What a fork of the conversation starts from: its goal spec, options and transcript."""
 SIGNAL_SEND_MESSAGE = "message"
 """A user message, delivered by signal: the server keeps it durably even while no worker
 runs, so an acknowledged message is never lost. Deduplicated by `message_id`."""
@@ -60,6 +63,28 @@ class Budget(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0)
 
 
+class RecordedCall(BaseModel):
+    """A tool call of a recorded conversation, for replaying it in an eval."""
+
+    tool: str
+    args_hash: str
+    ok: bool
+    error: str | None = None
+    content_ref: str | None = None
+    """The recorded result in the transcript store (stored for the eval conversation)."""
+
+
+class EvalScript(BaseModel):
+    """Replays a recorded conversation against a candidate: the user's messages are fed
+    in order, each once the agent rests; a tool call that matches a recorded one (name
+    and arguments) gets the recorded result and runs nothing; any other is not executed
+    (the model is told, the eval reports it). Nothing here has a side effect."""
+
+    messages: list[str]
+    """The user's messages after the first, in order."""
+    recorded: list[RecordedCall] = Field(default_factory=list[RecordedCall])
+
+
 class ConversationOptions(BaseModel):
     message_policy: MessagePolicy = "queue"
     """`queue`: a message sent mid-turn waits. `interrupt`: it cancels the in-flight
@@ -83,6 +108,11 @@ class ConversationOptions(BaseModel):
     step limit ends it with its partial result instead of waiting."""
     guardrail: bool = True
     """Whether goals that opt into the guardrail judge new messages (`ONWARD_GUARDRAIL`)."""
+    model: str | None = None
+    """This conversation's model id (`openai:…`, `offline`, …) instead of the worker's
+    configured one; keys still come from the worker's settings."""
+    eval: EvalScript | None = None
+    """Set for a conversation that replays a recording in an eval (see `EvalScript`)."""
 
 
 class PendingApproval(BaseModel):
@@ -196,8 +226,38 @@ class ConversationState(BaseModel):
         return self.transcript.count if self.transcript is not None else 0
 
 
+class ForkStart(BaseModel):
+    """Where a forked conversation starts: another conversation's transcript up to a
+    point, by reference (the stored prefix) plus the few messages after it."""
+
+    source_id: str
+    at: int = Field(ge=0)
+    """Transcript index the fork was made at: messages `[0, at)` are the fork's."""
+    turns: int = Field(ge=0)
+    transcript: TranscriptRef | None = None
+    messages: list[Message] = Field(default_factory=list[Message])
+    """Messages `[transcript.count, at)`, with tool results inline."""
+    dropped_approvals: int = 0
+    """Approvals that were pending at the fork point (they are not carried over)."""
+    call_ids: list[str] = Field(default_factory=list[str])
+    """Tool call ids of the prefix, so the fork never reuses one."""
+
+
+class ForkSource(BaseModel):
+    """The `fork_source` query's answer."""
+
+    goal: GoalSpec
+    options: ConversationOptions
+    owner: str
+    turns: int
+    transcript: TranscriptRef | None
+    window_start: int
+    messages: list[Message]
+    pending_call_ids: list[str]
+
+
 class StartConversation(BaseModel):
-    """Workflow input. `carried` is set only by continue-as-new."""
+    """Workflow input. `carried` is set only by continue-as-new, `fork` by a fork."""
 
     conversation_id: str
     owner: str = "local"
@@ -207,6 +267,7 @@ class StartConversation(BaseModel):
     first_message: str | None = None
     carried: ConversationState | None = None
     parent: ParentLink | None = None
+    fork: ForkStart | None = None
 
 
 class SendMessageResult(BaseModel):

@@ -31,6 +31,7 @@ from onward.agent.approvals import args_hash
 from onward.agent.contracts import (
     ConversationState,
     DecideApproval,
+    EvalScript,
     PendingApproval,
     Status,
     ToolCallRecord,
@@ -66,6 +67,21 @@ def schema_errors(spec: ToolSpec, args: dict[str, Any]) -> str | None:
 
 
 CLOSED_APPROVALS_KEPT = 100
+
+
+def replayed(script: EvalScript, call: ToolCall) -> ToolOutcome:
+    """The recorded outcome of the same call (name and arguments), or why it did not run."""
+    digest = args_hash(call.args)
+    for recorded in script.recorded:
+        if recorded.tool == call.tool and recorded.args_hash == digest:
+            return ToolOutcome(
+                ok=recorded.ok, error=recorded.error, content_ref=recorded.content_ref
+            )
+    return ToolOutcome(
+        ok=False,
+        error=f"not executed: this eval replays a recording, which has no call of "
+        f"`{call.tool}` with these arguments",
+    )
 
 
 def _no_listener(approval: PendingApproval, decision: str | None) -> None:
@@ -242,6 +258,9 @@ class ToolRunner:
             return ToolOutcome(ok=False, error=f"invalid arguments: {problem}"), False
         if spec.approval == "deny":
             return ToolOutcome(ok=False, error=f"tool `{spec.name}` is denied by policy"), False
+        if s.options.eval is not None:
+            # A replayed recording: nothing runs, so nothing needs a human's yes.
+            return replayed(s.options.eval, call), False
         if spec.approval == "confirm":
             refused = await self._approval(call, spec)
             if refused is not None:

@@ -25,9 +25,12 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_GUARDRAIL,
         DecideRequest,
         DecideResult,
+        GuardrailRequest,
+        GuardrailResponse,
     )
     from onward.agent.approvals import refusal
     from onward.agent.contracts import (
+        QUERY_FORK_SOURCE,
         QUERY_STATE,
         SIGNAL_APPROVAL_DECISION,
         SIGNAL_CHILD_APPROVAL,
@@ -36,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_END,
         UPDATE_RAISE_BUDGET,
         UPDATE_SEND_MESSAGE,
+        UPDATE_STOP,
         WORKFLOW_NAME,
         ChildApproval,
         ConversationResult,
@@ -43,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         ConversationState,
         DecideApproval,
         EndConversation,
+        ForkSource,
+        ForkStart,
         Outcome,
         PendingApproval,
         RaiseBudget,
@@ -81,7 +87,6 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
     from onward.agent.specs import GoalSpec
-    from onward.models.base import GuardrailRequest, GuardrailResponse
     from onward.observability import METRIC_BUDGET_STOPS
 
 INPUT_REJECTED = "InputRejected"
@@ -103,6 +108,16 @@ def _reject(reason: str) -> ApplicationError:
     return ApplicationError(reason, type=INPUT_REJECTED, non_retryable=True)
 
 
+def _fork_notice(fork: ForkStart) -> str:
+    text = f"Forked from `{fork.source_id}` after message {fork.at} (turn {fork.turns})."
+    if fork.dropped_approvals:
+        text += (
+            f" {fork.dropped_approvals} approval(s) pending at that point were not carried "
+            "over: ask again to run those tools."
+        )
+    return text
+
+
 def _quoted(text: str, limit: int = 200) -> str:
     return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
 
@@ -118,6 +133,14 @@ class ConversationWorkflow:
             options=start.options,
             parent=start.parent,
         )
+        if start.fork is not None and start.carried is None:
+            fork = start.fork
+            # Nothing before the fork point runs again: the transcript is a reference.
+            self._s.transcript = fork.transcript
+            self._s.window_start = fork.transcript.count if fork.transcript else 0
+            self._s.messages = list(fork.messages)
+            self._s.turns = fork.turns
+            self._s.call_ids = list(fork.call_ids)
         if start.first_message and start.carried is None:
             # Here, not in `run`: messages signalled with the start are handled before
             # `run` begins, and the first message must stay first.
@@ -126,6 +149,9 @@ class ConversationWorkflow:
         self._status_detail: str | None = None
         self._in_turn = False
         self._interrupt = False
+        self._stop = False
+        """Set by the `stop` update: the model call in flight is cancelled and the turn
+        ends; the next message starts a new one."""
         self._turns_this_run = 0
         self._model_calls = 0
         self._indexed: tuple[str, str, str, float] | None = None
@@ -152,6 +178,8 @@ class ConversationWorkflow:
     async def run(self, start: StartConversation) -> ConversationResult:
         s = self._s
         self._v2 = workflow.patched(LOOP_V2)
+        if start.fork is not None and start.carried is None:
+            self._out.say(NoticeMessage(text=_fork_notice(start.fork)))
         try:
             await self._loop()
         except asyncio.CancelledError:
@@ -199,6 +227,13 @@ class ConversationWorkflow:
                         carried=s,
                     )
                 )
+            if s.options.eval is not None and not s.inbox:
+                # An eval plays the recorded user: the next message, or the end.
+                if s.options.eval.messages:
+                    s.inbox.append(s.options.eval.messages.pop(0))
+                else:
+                    self._end("the recorded messages are all replayed")
+                    break
             self._set_status("waiting_for_user")
             try:
                 await workflow.wait_condition(lambda: bool(s.inbox) or s.ended, timeout=idle)
@@ -208,10 +243,12 @@ class ConversationWorkflow:
             if s.ended:
                 break
             self._in_turn = True
+            self._stop = False
             try:
                 await self._turn(self._take())
             finally:
                 self._in_turn = False
+                self._stop = False
             self._turns_this_run += 1
             if s.options.autonomous and not s.ended:
                 # A sub-agent has nobody to wait for: stopping without an answer ends it.
@@ -282,7 +319,7 @@ class ConversationWorkflow:
         return self._s
 
     async def next_decision(self) -> Decision | None:
-        if not await self._within_budget():
+        if self._stop or not await self._within_budget():
             return None
         self._drain_inbox_if_interrupting()
         decision = await self._decide()
@@ -493,6 +530,7 @@ class ConversationWorkflow:
                 review=review,
                 check_topic=check_topic,
                 max_attempts=s.options.model_max_attempts,
+                model=s.options.model,
             )
             result = await self._decide_once(request)
             if result is None:
@@ -552,7 +590,17 @@ class ConversationWorkflow:
                 **self._llm_options(),  # type: ignore[arg-type]
             )
             self._inflight = handle
-            await workflow.wait_condition(lambda h=handle: h.done() or self._interrupt)
+            await workflow.wait_condition(
+                lambda h=handle: h.done() or self._interrupt or self._stop
+            )
+            if not handle.done() and self._stop:
+                handle.cancel()
+                with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                    await handle
+                self._inflight = None
+                self._out.forget_status()
+                self._out.say(NoticeMessage(text="Stopped. Send a message to go on."))
+                return None
             if not handle.done():
                 # A newer user message supersedes this plan: cancel and plan again.
                 handle.cancel()
@@ -705,6 +753,15 @@ class ConversationWorkflow:
         if reason is not None:
             raise _reject(reason)
 
+    @workflow.update(name=UPDATE_STOP)
+    async def stop(self) -> bool:
+        """Stop the turn in progress (the model call in flight is cancelled); False
+        when there was nothing to stop."""
+        if not self._in_turn:
+            return False
+        self._stop = True
+        return True
+
     @workflow.update(name=UPDATE_END)
     async def end(self, request: EndConversation) -> None:
         self._end(request.reason)
@@ -713,6 +770,20 @@ class ConversationWorkflow:
     def _validate_end(self, request: EndConversation) -> None:
         if self._s.ended:
             raise _reject("the conversation has already ended")
+
+    @workflow.query(name=QUERY_FORK_SOURCE)
+    def fork_source(self) -> ForkSource:
+        s = self._s
+        return ForkSource(
+            goal=s.goal,
+            options=s.options,
+            owner=s.owner,
+            turns=s.turns,
+            transcript=s.transcript,
+            window_start=s.window_start,
+            messages=s.messages,
+            pending_call_ids=list(self._all_pending()),
+        )
 
     @workflow.query(name=QUERY_STATE)
     def state(self, query: StateQuery) -> ConversationSnapshot:

@@ -13,7 +13,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from onward.agent.decisions import Decision, GuardrailVerdict
+from onward.agent.activity_contracts import GuardrailRequest, GuardrailResponse
+from onward.agent.decisions import Decision
 from onward.agent.messages import Message, Usage
 from onward.agent.specs import GoalSpec
 
@@ -44,19 +45,6 @@ class ModelResponse(BaseModel):
     model_name: str
 
 
-class GuardrailRequest(BaseModel):
-    conversation_id: str
-    goal: GoalSpec
-    messages: list[Message]
-    """The transcript before the message being checked."""
-    text: str
-
-
-class GuardrailResponse(BaseModel):
-    verdict: GuardrailVerdict
-    usage: Usage = Field(default_factory=Usage)
-
-
 @runtime_checkable
 class Model(Protocol):
     """A decision-making model.
@@ -79,3 +67,13 @@ class Model(Protocol):
     ) -> ModelResponse: ...
 
     async def check_guardrail(self, request: GuardrailRequest) -> GuardrailResponse: ...
+
+
+__all__ = [
+    "DeltaCallback",
+    "GuardrailRequest",
+    "GuardrailResponse",
+    "Model",
+    "ModelRequest",
+    "ModelResponse",
+]

@@ -143,6 +143,17 @@ class TranscriptStore(ABC):
         messages = [m for segment in reversed(chain) for m in segment.messages]
         return messages[start - first : stop - first]
 
+    async def prefix(
+        self, head: TranscriptRef | None, at: int
+    ) -> tuple[TranscriptRef | None, list[Message]]:
+        """The transcript up to index `at`, as the latest stored segment that ends at or
+        before it plus the messages from there to `at` (copied: at most one segment's)."""
+        ref = head
+        while ref is not None and ref.count > at:
+            ref = (await self._segment(ref)).parent
+        start = ref.count if ref is not None else 0
+        return ref, await self.read_range(head, start, at)
+
     async def _segment(self, ref: TranscriptRef) -> Segment:
         with self._cache_lock:
             cached = self._cache.get(ref.id)
