@@ -61,7 +61,7 @@ class Sizes:
     idle_conversations: int = 10_000
     floor_sequential: int = 100
     history_turns: int = 1000
-    history_time_cap_s: float = 240.0
+    history_time_cap_s: float = 600.0
     peer_history_turns: int = 1000
     peer_history_time_cap_s: float = 120.0
     """The peers' histories grow with the square of the turns: Temporal stops them
