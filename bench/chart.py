@@ -94,14 +94,74 @@ def _memory(ax: Any, r: Results) -> None:
     ax.legend(fontsize=6)
 
 
+HISTORY_SYSTEMS = (
+    ("onward", ("onward",)),
+    ("Pydantic AI on Temporal", ("pydantic_ai_temporal",)),
+    ("OpenAI Agents on Temporal", ("openai_agents_temporal",)),
+)
+
+
+def _histories(r: Results) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for label, (key,) in HISTORY_SYSTEMS:
+        h = cast(dict[str, Any], r.get(key, {})).get("history")
+        if isinstance(h, dict) and "error" not in h:
+            out.append((label, cast(dict[str, Any], h)))
+    return out
+
+
+def _series(ax: Any, r: Results, key: str, ylabel: str, title: str) -> None:
+    for label, h in _histories(r):
+        values = cast(list[int], h.get(key) or [])
+        ax.plot(range(1, len(values) + 1), [v / 1024 for v in values], label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("turn")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=6)
+
+
+def _history_per_turn(ax: Any, r: Results) -> None:
+    _series(ax, r, "bytes_per_turn_series", "KiB added by the turn", "History bytes per turn")
+
+
+def _history_run_size(ax: Any, r: Results) -> None:
+    _series(ax, r, "run_bytes_series", "KiB in the current run", "History of the current run")
+    ax.axhline(50 * 1024, color="red", linestyle="--", label="Temporal's 50 MB limit")
+    ax.legend(fontsize=6)
+
+
+def _history_latency(ax: Any, r: Results) -> None:
+    systems = _histories(r)
+    labels = [label.replace(" on ", "\non ") for label, _ in systems]
+    xs = range(len(systems))
+    ax.bar([x - 0.2 for x in xs], [h.get("step_p50_ms") or 0 for _, h in systems], 0.4, label="p50")
+    ax.bar([x + 0.2 for x in xs], [h.get("step_p95_ms") or 0 for _, h in systems], 0.4, label="p95")
+    ax.set_xticks(list(xs), labels, fontsize=7)
+    ax.set_ylabel("ms per step (tool call + next model call)")
+    ax.set_title("Step latency, same conversation (turns 1-100)")
+    ax.legend(fontsize=6)
+
+
 def draw(results: Results, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and in CI
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
-    panels = (_latency, _breakdown, _throughput, _cap, _recovery, _memory)
+    fig, axes = plt.subplots(3, 3, figsize=(16, 13))
+    panels = (
+        _latency,
+        _breakdown,
+        _throughput,
+        _cap,
+        _recovery,
+        _memory,
+        _history_per_turn,
+        _history_run_size,
+        _history_latency,
+    )
     for ax, panel in zip(axes.flat, panels, strict=True):
         try:
             panel(ax, results)

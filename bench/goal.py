@@ -39,12 +39,15 @@ BENCH = Goal(
     description="Benchmark: call a short tool a fixed number of times.",
     instructions="Call the tool until you have enough results, then finish.",
     tools=[bench_echo],
+    # A benchmark conversation is over once it finishes (the harness awaits its end).
+    end_on_finish=True,
 )
 BENCH_LOCAL = Goal(
     name=GOAL_LOCAL,
     description="Benchmark with the tool as a local activity.",
     instructions="Call the tool until you have enough results, then finish.",
     tools=[bench_echo_local],
+    end_on_finish=True,
 )
 
 

