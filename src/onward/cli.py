@@ -218,8 +218,8 @@ def api() -> None:
     """Run the HTTP API and web UI."""
     import uvicorn
 
-    from onward.api.app import create_app
-    from onward.redaction import redact_logs, uvicorn_log_config
+    from onward.api.app import create_app, uvicorn_log_config
+    from onward.redaction import redact_logs
 
     settings = get_settings()
     redact_logs()

@@ -9,10 +9,8 @@ description, an exception message), and `RedactingFilter` applies it to log reco
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
@@ -89,14 +87,3 @@ def redact_logs() -> None:
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
-
-
-def uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's default logging configuration with `RedactingFilter` on its handlers."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"redact": {"()": RedactingFilter}}
-    for handler in config["handlers"].values():
-        handler["filters"] = ["redact"]
-    return config

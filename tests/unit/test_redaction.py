@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from onward.api.app import uvicorn_log_config
 from onward.cli import app
 from onward.config import Settings, get_settings
 from onward.redaction import (
@@ -17,7 +18,6 @@ from onward.redaction import (
     mask_urls,
     public_url,
     redact_logs,
-    uvicorn_log_config,
 )
 
 SECRETS = ("S3CRET", "OTLPPASS", "S3PASS", "SMTPPASS", "UIPASS")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -18,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 from starlette.types import Scope
 from temporalio.client import Client
+from uvicorn.config import LOGGING_CONFIG
 
 from onward.agent.events import ConversationEvent, TokenDelta
 from onward.api.auth import token_book
@@ -33,6 +35,7 @@ from onward.api.settings import ApiSettings
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings, get_settings
 from onward.goals.registry import load_goals
+from onward.redaction import RedactingFilter
 
 WEB_DIR = Path(str(files("onward").joinpath("web")))
 # The page runs only its own script and talks only to its own origin: even text that
@@ -205,3 +208,12 @@ def _document_stream_events(app: FastAPI, goal_names: list[str], max_message_cha
         return app.openapi_schema
 
     app.openapi = openapi
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's default logging configuration with `RedactingFilter` on its handlers."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": RedactingFilter}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    return config
