@@ -54,7 +54,9 @@ def page_reader(request: ModelRequest) -> Step:
     last = request.messages[-1]
     if isinstance(last, UserMessage):
         n = int(last.text.split()[-1])
-        return CallTools(calls=[ToolCall(call_id=f"read-{n}", tool="read_long_page", args={"n": n})])
+        return CallTools(
+            calls=[ToolCall(call_id=f"read-{n}", tool="read_long_page", args={"n": n})]
+        )
     assert isinstance(last, ToolResultMessage) and last.ok
     return AskUser(text=f"Read page {last.content['page']}. Next?")
 
