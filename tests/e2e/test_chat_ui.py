@@ -148,6 +148,26 @@ async def test_travel_conversation_fits_and_reads(
                 await expect(sidebar).to_be_hidden()
                 assert await page.evaluate("document.activeElement.id") == "menu-button"
 
+            # Auto-scroll follows new messages only when the reader is at the bottom.
+            box = page.locator("#messages")
+            replies = page.locator(ASSISTANT)
+            for at_top in (True, False):
+                await box.evaluate(
+                    "(b, top) => { b.scrollTop = top ? 0 : b.scrollHeight; }", at_top
+                )
+                count = await replies.count()
+                await page.evaluate(
+                    """(cid) => fetch(`/v1/conversations/${cid}/messages`, {method: "POST",
+                        headers: {"Content-Type": "application/json"},
+                        body: JSON.stringify({text: "what was the flight number?"})})""",
+                    (await page.evaluate("location.hash")).lstrip("#"),
+                )
+                await expect(replies).to_have_count(count + 1)
+                await expect(page.locator("#status")).to_have_text("waiting for you")
+                gap = await box.evaluate("(b) => b.scrollHeight - b.scrollTop - b.clientHeight")
+                top = await box.evaluate("(b) => b.scrollTop")
+                assert (top == 0) if at_top else (gap < 48), (at_top, top, gap)
+
             # The goal picker remembers the last choice across a reload.
             if phone:
                 await page.click("#menu-button")

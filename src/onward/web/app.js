@@ -174,7 +174,7 @@ async function startConversation(event) {
 async function postMessage(text) {
   const view = app.view;
   // Shown at once; "queued" once the server holds it, cleared when the agent takes it.
-  const bubble = view.showQueued(null, text, "sending…");
+  const bubble = view.showQueued(null, text, "sending…", true);
   try {
     const accepted = await api(`/v1/conversations/${encodeURIComponent(view.id)}/messages`, {
       method: "POST",

@@ -92,10 +92,15 @@ export class ToolCard {
   }
 
   // The approve/reject row; `decide(decision, feedback)` posts it.
-  askApproval(agent, decide) {
+  askApproval(agent, conversationId, decide) {
     this.node.querySelector(".approval")?.remove();
     this.node.querySelector(".tool-agent")?.remove();
-    if (agent) this.head.append(el("span", "tool-agent", `asked by ${agent}`));
+    if (agent) {
+      // A sub-agent asked: its tool call is in its own conversation, decided here.
+      const asker = el("span", "tool-agent", `asked by ${agent}`);
+      asker.title = conversationId || "";
+      this.head.append(asker);
+    }
     this.setState("needs your approval", "pending");
     this.details.open = true; // what is to be approved is in plain view
     const row = el("div", "approval");

@@ -113,7 +113,7 @@ export class ConversationView {
       case "message":
         this.streamIndex = data.index;
         return this.renderMessage(data.index, data.message, true);
-      case "message_queued": return this.showQueued(data.message_id, data.detail || "", "queued");
+      case "message_queued": return this.showQueued(data.message_id, data.detail || "", "queued", false);
       case "status": return this.setStatus(data.status, data);
       case "usage": $("usage").textContent = usageText(data.usage); return;
       case "tool_call_started": return this.cards.get(data.call_id)?.setState("running…", null);
@@ -156,7 +156,7 @@ export class ConversationView {
 
   // A message the user sent that the agent has not taken yet: after everything else,
   // marked until the transcript has the message with its id.
-  showQueued(messageId, text, mark) {
+  showQueued(messageId, text, mark, mine = false) {
     let bubble = this.queued.get(messageId);
     if (!bubble) {
       if ([...this.rendered.values()].some((n) => n.dataset.messageId === messageId)) return null;
@@ -165,7 +165,7 @@ export class ConversationView {
       bubble.append(el("div", "text", text), el("span", "queued-mark"));
       $("messages").append(bubble);
       if (messageId) this.queued.set(messageId, bubble);
-      this.scroll(follow || true);
+      this.scroll(follow || mine); // what the user just sent is always brought into view
     }
     bubble.querySelector(".queued-mark").textContent = mark;
     bubble.dataset.mark = mark;
@@ -287,7 +287,7 @@ export class ConversationView {
     this.pending.set(a.call_id, a);
     const card = this.cards.get(a.call_id) || this.card(a.call_id, a.tool, a.args);
     if (!card.node.isConnected) $("messages").insertBefore(card.node, this.streaming);
-    card.askApproval(a.agent, async (decision, feedback) => {
+    card.askApproval(a.agent, a.conversation_id, async (decision, feedback) => {
       try {
         await api(`/v1/conversations/${encodeURIComponent(this.id)}/approvals/${encodeURIComponent(a.call_id)}`, {
           method: "POST",
