@@ -296,7 +296,9 @@ class TerminalChat:
             self._streamed += data["text"]
             self.write(data["text"])
         elif kind == "status" and data["status"] == "retrying_model":
-            self.say(f"(retrying the model: {data.get('detail') or 'temporary error'})")
+            self.say(f"({retrying(data)})")
+        elif kind == "worker":
+            self.say("(a worker is running again)" if data["polling"] else f"({data['detail']})")
 
     def _finish_stream(self) -> None:
         if self._streamed:
@@ -327,6 +329,16 @@ class TerminalChat:
         elif kind == "notice":
             self._finish_stream()
             self.say(f"[{message['level']}] {message['text']}")
+
+
+def retrying(status: dict[str, Any]) -> str:
+    """A `retrying_model` status in words: which attempt, and when the next one runs."""
+    parts = ["retrying the model"]
+    if status.get("attempt"):
+        parts.append(f"attempt {status['attempt']}")
+    if status.get("retry_in_s") is not None:
+        parts.append(f"next try in {float(status['retry_in_s']):.0f} s")
+    return ", ".join(parts) + f": {status.get('detail') or 'temporary error'}"
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

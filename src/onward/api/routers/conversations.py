@@ -345,13 +345,21 @@ def _one_string(name: str) -> dict[str, Any]:
     return {"type": "object", "required": [name], "properties": {name: {"type": "string"}}}
 
 
+_WORKER_PAYLOAD: dict[str, Any] = {
+    "type": "object",
+    "required": ["polling"],
+    "properties": {"polling": {"type": "boolean"}, "detail": {"type": "string"}},
+}
+
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "`text/event-stream`. Each event's `id` is its stream offset; "
         "`event` is the `ConversationEvent.type` (data: a `ConversationEvent`) or "
-        "`delta` (data: a `TokenDelta`). `end` (no id) follows the last event of an "
-        "ended conversation; `stream_error` (no id) reports a failure to read the stream. "
-        "Comment lines are keep-alives.",
+        "`delta` (data: a `TokenDelta`). `worker` (no id) says whether a worker runs the "
+        "conversation: `{polling: false, detail}` while none answers (messages sent "
+        "meanwhile are kept), `{polling: true}` once one does. `end` (no id) follows the "
+        "last event of an ended conversation; `stream_error` (no id) reports a failure to "
+        "read the stream. Comment lines are keep-alives.",
         "content": {
             "text/event-stream": {
                 "schema": {
@@ -361,6 +369,7 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
                             {"$ref": "#/components/schemas/ConversationEvent"},
                         ),
                         _sse_event(["delta"], {"$ref": "#/components/schemas/TokenDelta"}),
+                        _sse_event(["worker"], _WORKER_PAYLOAD),
                         _sse_event(["end"], _one_string("conversation_id")),
                         _sse_event(["stream_error"], _one_string("reason")),
                     ]
