@@ -10,6 +10,7 @@ import time
 
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from playwright.async_api import expect
 from temporalio.testing import WorkflowEnvironment
@@ -68,12 +69,16 @@ async def test_message_sent_without_a_worker_is_queued_then_answered(
             await expect(queued.locator(".queued-mark")).to_have_text("queued", timeout=1_000)
             assert time.monotonic() - sent < 1.0
             await expect(queued.locator(".text")).to_have_text("Chicago")
+            # The stream's `worker` event: a banner says why nothing happens.
+            banner = page.locator("#banner")
+            await expect(banner).to_contain_text("No worker is running", timeout=60_000)
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=ARTIFACTS / "chat-queued.png")
 
             async with running_workers(build_workers(dev_env.client, settings, OfflineModel())):
                 # The agent takes it: the mark goes, the message stays, the reply comes.
                 await expect(queued).to_have_count(0, timeout=60_000)
+                await expect(banner).to_be_hidden()
                 users = page.locator(".message.user .text")
                 await expect(users).to_have_text([EVENTS, "Chicago"])
                 await expect(page.locator(".tool-card[data-tool=search_flights]")).to_be_visible()
@@ -166,23 +171,24 @@ async def test_another_site_cannot_use_the_session_cookie(
         app = create_app(settings, client=dev_env.client, api_settings=s.api)
         async with serve(app, s.port):
             await sign_in(page, s.port, s.api.token_file(settings.data_dir))
-            # `localhost` is another site than `127.0.0.1`: a page there posts to the
-            # API with the user's cookie "included".
-            other = await page.context.new_page()
-            evil = f"http://localhost:{s.port}/elsewhere"
-            await other.route(evil, lambda route: route.fulfill(body="<p>elsewhere</p>"))
-            await other.goto(evil)
-            target = f"http://127.0.0.1:{s.port}/v1/conversations"
-            async with other.expect_response(target) as got:
-                await other.evaluate(
-                    """(url) => fetch(url, {method: "POST", mode: "no-cors",
-                        credentials: "include", headers: {"Content-Type": "text/plain"},
-                        body: JSON.stringify({goal: "travel"})}).catch(() => null)""",
-                    target,
-                )
-            response = await got.value
-            assert response.status == 401
-            assert "cookie" not in await response.request.all_headers()
+            # Another site (`localhost` is not `127.0.0.1`) served by a real server,
+            # whose page posts to the API with the user's cookie "included".
+            elsewhere = FastAPI()
+            elsewhere.get("/")(lambda: HTMLResponse("<p>elsewhere</p>"))
+            async with serve(elsewhere) as other_url:
+                other = await page.context.new_page()
+                await other.goto(other_url.replace("127.0.0.1", "localhost"))
+                target = f"http://127.0.0.1:{s.port}/v1/conversations"
+                async with other.expect_response(target) as got:
+                    await other.evaluate(
+                        """(url) => fetch(url, {method: "POST", mode: "no-cors",
+                            credentials: "include", headers: {"Content-Type": "text/plain"},
+                            body: JSON.stringify({goal: "travel"})}).catch(() => null)""",
+                        target,
+                    )
+                response = await got.value
+                assert response.status == 401
+                assert "cookie" not in await response.request.all_headers()
             listed = await page.evaluate(
                 "fetch('/v1/conversations').then((r) => r.json()).then((d) => d.conversations)"
             )
