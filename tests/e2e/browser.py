@@ -106,7 +106,7 @@ UNROLL = """(on) => {
   });
   set("body", "height", "auto");
   set(".layout, .chat, #conversation", "min-height", "auto");
-  set(".layout, .chat, #conversation", "flex", "none");
+  set(".layout, #conversation", "flex", "none");
   set(".messages", "overflow", "visible");
   set(".messages", "flex", "none");
 }"""

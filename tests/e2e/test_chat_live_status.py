@@ -6,6 +6,7 @@ session cookie."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -20,7 +21,7 @@ from onward.api.app import create_app
 from onward.config import Settings
 from onward.models.offline import OfflineModel
 from onward.processes import free_port
-from onward.testing import ScriptedModel
+from onward.testing import RateLimit, ScriptedModel
 from onward.worker import build_workers, running_workers
 from tests.api.conftest import serve
 from tests.e2e.browser import ARTIFACTS, ASSISTANT, browser_session, send, sign_in
@@ -106,6 +107,28 @@ async def test_temporal_out_of_reach_is_a_banner(
             await page.screenshot(path=ARTIFACTS / "chat-temporal-down.png")
 
 
+async def test_a_retried_model_call_is_told_in_words(
+    dev_env: WorkflowEnvironment, data_settings: Settings
+) -> None:
+    settings = data_settings
+    model = ScriptedModel([RateLimit(retry_after_s=3), AskUser(text="Back again.")])
+    async with browser_session(dev_env, settings, height=800, model=model) as s:
+        page = s.page
+        async with serve(create_app(settings, client=dev_env.client, api_settings=s.api), s.port):
+            await sign_in(page, s.port, s.api.token_file(settings.data_dir))
+            await page.select_option("#goal-select", "test-math")
+            await page.click("#new-button")
+            await send(page, "hello")
+            words = page.locator("#status-words")
+            await expect(words).to_contain_text(
+                re.compile(r"The model call is being retried \(attempt \d+\b.*next try in \d+ s")
+            )
+            await expect(page.locator("#status")).to_have_text("retrying the model")
+            await page.screenshot(path=ARTIFACTS / "chat-retrying.png")
+            await expect(page.locator(ASSISTANT).last.locator(".text")).to_have_text("Back again.")
+            await expect(words).to_be_hidden()
+
+
 async def test_stop_ends_a_slow_model_call(
     dev_env: WorkflowEnvironment, data_settings: Settings
 ) -> None:
@@ -128,8 +151,8 @@ async def test_stop_ends_a_slow_model_call(
             await expect(page.locator("#status")).to_have_text("waiting for you")
             assert slow not in await page.locator("#messages").inner_text()
             await send(page, "and now?")
-            await expect(page.locator(ASSISTANT).last).to_have_text(
-                "Here is the next answer.", use_inner_text=True
+            await expect(page.locator(ASSISTANT).last.locator(".text")).to_have_text(
+                "Here is the next answer."
             )
 
 
