@@ -39,10 +39,10 @@ async def test_signed_in_browser_uses_the_cookie_and_other_sites_cannot(
     api: ApiFactory,
 ) -> None:
     async with api(ScriptedModel(lambda request: AskUser(text="yes?"))) as a:
-        bad = await a.http.post("/v1/session", json={"token": "nope"})
+        bad = await a.http.post("/session", json={"token": "nope"})
         assert bad.status_code == 401 and COOKIE_NAME not in bad.cookies
         signed = await a.http.post(
-            "/v1/session", json={"token": "alice-token"}, headers={"Origin": "http://api"}
+            "/session", json={"token": "alice-token"}, headers={"Origin": "http://api"}
         )
         assert signed.status_code == 200 and signed.json() == {"user": "alice"}
         set_cookie = signed.headers["set-cookie"].lower()
@@ -75,7 +75,7 @@ async def test_signed_in_browser_uses_the_cookie_and_other_sites_cannot(
             )
             assert refused.status_code == 403, headers
             assert refused.json()["error"]["code"] == "cross_site_request"
-            login = await a.http.post("/v1/session", json={"token": "alice-token"}, headers=headers)
+            login = await a.http.post("/session", json={"token": "alice-token"}, headers=headers)
             assert login.status_code == 403
         snap = await a.convs.snapshot(cid)
         assert [m for m in snap.messages if m.kind == "user"] == []
@@ -87,17 +87,16 @@ async def test_signed_in_browser_uses_the_cookie_and_other_sites_cannot(
         )
         assert sent.status_code == 202
 
-        out = await a.http.delete("/v1/session", headers=same)
+        out = await a.http.delete("/session", headers=same)
         assert out.status_code == 204
         assert COOKIE_NAME in out.headers["set-cookie"] and "Max-Age=0" in out.headers["set-cookie"]
 
 
-async def test_vocabulary_is_the_servers(api: ApiFactory) -> None:
+async def test_info_carries_the_servers_vocabulary(api: ApiFactory) -> None:
     async with api(ScriptedModel(lambda request: AskUser(text="yes?"))) as a:
-        words = (await a.http.get("/v1/vocabulary", headers=ALICE)).json()
+        words = (await a.http.get("/v1/info", headers=ALICE)).json()["vocabulary"]
         assert words["event_types"] == list(get_args(EventType))
         assert words["statuses"] == list(get_args(Status))
         assert words["status_words"]["retrying_model"] == "retrying the model"
         assert set(words["busy_statuses"]) <= set(words["statuses"])
         assert "delta" in words["stream_events"] and "worker" in words["stream_events"]
-        assert (await a.http.get("/v1/vocabulary")).status_code == 401

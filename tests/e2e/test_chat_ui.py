@@ -110,6 +110,9 @@ async def test_travel_conversation_fits_and_reads(
             await expect(pay).to_have_text("pay link")
             await expect(pay).to_have_attribute("href", re.compile(r"^http://[^ ]+/pay/inv_\w+$"))
             await expect(page.locator(ASSISTANT).last).to_contain_text(re.compile(r"inv_\w+"))
+            # Screen readers hear finished messages (the last one here), never tokens.
+            await expect(page.locator("#announcer")).to_contain_text(re.compile(r"inv_\w+"))
+            assert await page.locator("#messages[aria-live]").count() == 0
             await assert_fits(page)
             assert await serious_axe_violations(page) == []
             ARTIFACTS.mkdir(exist_ok=True)
@@ -196,7 +199,7 @@ async def test_favicon_and_vocabulary_are_served(
             await page.click("#new-button")
             await expect(page.locator("#status")).to_have_text("waiting for you")
             words = await page.evaluate(
-                "fetch('/v1/vocabulary').then((r) => r.json()).then((v) => v.status_words)"
+                "fetch('/v1/info').then((r) => r.json()).then((i) => i.vocabulary.status_words)"
             )
             assert words["waiting_for_user"] == "waiting for you"
         assert failed == []

@@ -129,6 +129,7 @@ def create_app(
         )
     for module in (conversations, goals, system, pay):
         app.include_router(module.router)
+    app.include_router(system.session_router)
 
     @app.get(
         "/healthz",

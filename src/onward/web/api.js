@@ -1,7 +1,7 @@
 // The HTTP API client and small DOM helpers shared by the page's modules.
 //
 // The page holds no token: the browser sends the HttpOnly session cookie that
-// `POST /v1/session` set, on every request to this origin.
+// `POST /session` set, on every request to this origin.
 
 export const session = {
   onUnauthorized: () => {},

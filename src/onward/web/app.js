@@ -22,7 +22,7 @@ function showSignin() {
 // Trades a token for the HttpOnly session cookie; the token is never stored here.
 async function signIn(token) {
   try {
-    await api("/v1/session", { method: "POST", body: { token }, quiet: true });
+    await api("/session", { method: "POST", body: { token }, quiet: true });
     return true;
   } catch (error) {
     showError(error instanceof ApiError && error.status === 401 ? "That token is not valid." : error);
@@ -287,11 +287,9 @@ async function deleteConversation() {
 async function start() {
   $("signin").hidden = true;
   try {
-    const [me, info, vocab, goals] = await Promise.all([
-      api("/v1/me"), api("/v1/info"), api("/v1/vocabulary"), api("/v1/goals"),
-    ]);
+    const [me, info, goals] = await Promise.all([api("/v1/me"), api("/v1/info"), api("/v1/goals")]);
     app.info = info;
-    app.vocab = vocab;
+    app.vocab = info.vocabulary; // the server's own words for statuses and events
     $("user-name").textContent = me.user;
     $("sign-out").hidden = false;
     $("model-name").textContent = info.model.name;
@@ -341,7 +339,7 @@ function wire() {
   NARROW.addEventListener("change", () => setDrawer(false));
   $("sign-out").addEventListener("click", async () => {
     try {
-      await api("/v1/session", { method: "DELETE", quiet: true });
+      await api("/session", { method: "DELETE", quiet: true });
     } catch (_) {
       // signed out locally either way
     }

@@ -1,5 +1,5 @@
-"""`/v1/me`, `/v1/info`, `/v1/vocabulary` and `/v1/session`: who the caller is, what
-this deployment runs, the words its events use, and the web page's sign-in."""
+"""`/v1/me`, `/v1/info` and `/session`: who the caller is, what this deployment runs
+(and the words its events use), and the web page's sign-in."""
 
 from __future__ import annotations
 
@@ -37,31 +37,6 @@ async def me(user: CurrentUser) -> Me:
     return Me(user=user)
 
 
-@router.get("/info", response_model=Info, summary="Deployment info")
-async def info(user: CurrentUser, settings: SettingsDep, state: StateDep) -> Info:
-    """The configured model (and whether it is the offline one), Temporal Web UI links
-    and request limits, for clients such as the web UI."""
-    del user  # authentication only
-    model = settings.model.strip()
-    return Info(
-        version=_version(),
-        model=ModelInfo(
-            name=model,
-            description=mask_urls(describe_model(settings)),
-            offline=model == OFFLINE_MODEL,
-        ),
-        temporal=TemporalInfo(
-            namespace=settings.temporal_namespace,
-            web_ui_url=public_url(settings.web_ui_url),
-            workflow_url_template=workflow_url(settings, "{id}").replace("%7Bid%7D", "{id}"),
-        ),
-        limits=Limits(
-            max_message_chars=settings.max_message_chars,
-            max_body_bytes=state.api.max_body_bytes,
-        ),
-    )
-
-
 STATUS_WORDS: dict[str, str] = {
     "waiting_for_user": "waiting for you",
     "thinking": "thinking…",
@@ -97,11 +72,8 @@ class Vocabulary(BaseModel):
     message_policies: list[str]
 
 
-@router.get("/vocabulary", response_model=Vocabulary, summary="Event and status words")
-async def vocabulary(user: CurrentUser) -> Vocabulary:
-    """Event names, statuses (with their words) and notice levels, for clients such as
-    the web UI."""
-    del user  # authentication only
+def vocabulary() -> Vocabulary:
+    """The event names, statuses (with their words) and notice levels."""
     return Vocabulary(
         event_types=list(get_args(EventType)),
         stream_events=list(STREAM_ONLY_EVENTS),
@@ -113,6 +85,38 @@ async def vocabulary(user: CurrentUser) -> Vocabulary:
     )
 
 
+class DeploymentInfo(Info):
+    vocabulary: Vocabulary
+    """The words the event stream uses (`Vocabulary`)."""
+
+
+@router.get("/info", response_model=DeploymentInfo, summary="Deployment info")
+async def info(user: CurrentUser, settings: SettingsDep, state: StateDep) -> DeploymentInfo:
+    """The configured model (and whether it is the offline one), Temporal Web UI links
+    request limits, and the words of the event stream, for clients such as the web
+    UI."""
+    del user  # authentication only
+    model = settings.model.strip()
+    return DeploymentInfo(
+        version=_version(),
+        model=ModelInfo(
+            name=model,
+            description=mask_urls(describe_model(settings)),
+            offline=model == OFFLINE_MODEL,
+        ),
+        temporal=TemporalInfo(
+            namespace=settings.temporal_namespace,
+            web_ui_url=public_url(settings.web_ui_url),
+            workflow_url_template=workflow_url(settings, "{id}").replace("%7Bid%7D", "{id}"),
+        ),
+        limits=Limits(
+            max_message_chars=settings.max_message_chars,
+            max_body_bytes=state.api.max_body_bytes,
+        ),
+        vocabulary=vocabulary(),
+    )
+
+
 class SignIn(BaseModel):
     token: str = Field(min_length=1, max_length=500, description="An API token.")
 
@@ -120,17 +124,23 @@ class SignIn(BaseModel):
 _CROSS_SITE_DOC: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "The request came from another site's page."}
 }
+_SIGN_IN_DOC = {**_CROSS_SITE_DOC, **error_responses(422)}
 
 
 def _not_this_site() -> ApiError:
     return ApiError(403, "cross_site_request", "sign in from this site's own page")
 
 
-@router.post(
+session_router = APIRouter(tags=["session"])
+"""The browser's sign-in, outside `/v1`: it takes a token in its body instead of a
+header, and `/v1` is the bearer-token API."""
+
+
+@session_router.post(
     "/session",
     response_model=Me,
     summary="Sign a browser in",
-    responses=_CROSS_SITE_DOC,
+    responses=_SIGN_IN_DOC,
 )
 async def sign_in(
     request: Request,
@@ -158,7 +168,9 @@ async def sign_in(
     return Me(user=user)
 
 
-@router.delete("/session", status_code=204, summary="Sign a browser out", responses=_CROSS_SITE_DOC)
+@session_router.delete(
+    "/session", status_code=204, summary="Sign a browser out", responses=_CROSS_SITE_DOC
+)
 async def sign_out(request: Request) -> Response:
     """Clear the session cookie."""
     if not same_origin(request):
