@@ -137,7 +137,9 @@ async def test_the_stream_reports_a_stopped_worker_and_a_queued_message_is_answe
             model_timeout=timedelta(seconds=5),
         )
         model = ProviderModel(MODEL, model_settings)
-        app = create_app(settings, client=dev_env.client, api_settings=api_settings())
+        # Its own limits: other tests of the session leave alice conversations open.
+        config = api_settings(user_max_open_conversations=0)
+        app = create_app(settings, client=dev_env.client, api_settings=config)
         # Quicker than production's few seconds, so the test does not idle.
         app.state.api.hub = StreamHub(check_after_s=1.0, recheck_s=1.0, probe_timeout_s=1.0)
         convs = Conversations(dev_env.client, settings)
