@@ -351,10 +351,16 @@ export class ConversationView {
     if (status === "retrying_model") {
       // In words: which attempt, why, and when the next one runs (counting down).
       const due = event.retry_in_s != null ? Date.now() + event.retry_in_s * 1000 : null;
+      // The detail's own "retrying in N s" goes stale: its reason is kept, the
+      // countdown is ours.
+      const detail = event.detail || "";
+      const of = /attempt \d+ of \d+/.exec(detail);
+      const attempt = of ? of[0] : event.attempt ? `attempt ${event.attempt}` : null;
+      const reason = detail.split(";")[0].trim();
       const say = () => {
-        const parts = [event.attempt ? `The model call is being retried (attempt ${event.attempt})` : "The model call is being retried"];
+        const parts = [attempt ? `The model call is being retried (${attempt})` : "The model call is being retried"];
         if (due !== null) parts.push(`next try in ${Math.max(0, Math.ceil((due - Date.now()) / 1000))} s`);
-        words.textContent = parts.join(", ") + (event.detail ? `: ${event.detail}` : ".");
+        words.textContent = parts.join(", ") + "." + (reason ? ` ${reason.replace(/\.?$/, ".")}` : "");
       };
       say();
       if (due !== null) this.countdown = setInterval(say, 1000);
