@@ -129,6 +129,7 @@ def create_app(
         )
     for module in (conversations, goals, system, pay):
         app.include_router(module.router)
+    app.include_router(system.session_router)
 
     @app.get(
         "/healthz",
@@ -148,6 +149,15 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def index_page() -> FileResponse:  # pyright: ignore[reportUnusedFunction]
         return FileResponse(WEB_DIR / "index.html", headers=PAGE_HEADERS)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:  # pyright: ignore[reportUnusedFunction]
+        # Browsers ask for it on every page that names no icon (and some that do).
+        return FileResponse(
+            WEB_DIR / "favicon.svg",
+            media_type="image/svg+xml",
+            headers={**SECURITY_HEADERS, "Cache-Control": "max-age=86400"},
+        )
 
     app.mount("/static", _StaticFiles(directory=WEB_DIR), name="static")
     registered = load_goals(settings.goal_modules)
