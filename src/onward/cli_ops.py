@@ -56,10 +56,9 @@ def tool_run(
     key: str = typer.Option("manual:cli", "--key", help="Idempotency key (conversation:call)."),
 ) -> None:
     """Run one tool with JSON arguments, outside any conversation."""
-    from onward.exceptions import UnknownToolError
+    from onward.exceptions import ToolArgumentsError, UnknownToolError
     from onward.goals.registry import load_goals
     from onward.tools.context import ToolContext
-    from onward.tools.decorator import ToolArgumentsError
     from onward.tools.registry import get_tool
 
     load_goals(get_settings().goal_modules)

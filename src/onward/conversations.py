@@ -34,15 +34,15 @@ from onward.agent.contracts import (
 )
 from onward.agent.messages import Message
 from onward.config import Settings
-from onward.exceptions import ConversationBusy, InputRejected, OnwardError, UnknownGoalError
+from onward.exceptions import (
+    ConversationBusy,
+    ConversationNotFound,
+    InputRejected,
+    UnknownGoalError,
+)
 from onward.goals.base import Goal
 from onward.goals.registry import get_goal, load_goals
 from onward.store.transcripts import transcript_store
-
-
-class ConversationNotFound(OnwardError):
-    """No conversation with that id exists."""
-
 
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
 

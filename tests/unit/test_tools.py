@@ -9,8 +9,8 @@ import pytest
 
 from onward import Goal, ToolContext, UserError, tool
 from onward.agent.approvals import args_hash
+from onward.exceptions import ToolArgumentsError
 from onward.goals.registry import get_goal
-from onward.tools.decorator import ToolArgumentsError
 
 
 @tool(register=False, approval="confirm", timeout_s=5)

@@ -33,8 +33,8 @@ from onward.agent.decisions import (
 )
 from onward.agent.messages import Message, NoticeMessage, ToolCallMessage, ToolResultMessage
 from onward.config import Settings
-from onward.conversations import ConversationNotFound, Conversations
-from onward.exceptions import InputRejected
+from onward.conversations import Conversations
+from onward.exceptions import ConversationNotFound, InputRejected
 from onward.models.base import Model, ModelRequest
 from onward.testing import Gated, Hang, ScriptedModel, time_skipping_environment
 from onward.testing.scripted import Step

@@ -36,9 +36,9 @@ from onward.config import Settings
 from onward.evals.compare import Side, compare_case
 from onward.evals.format import EvalCase
 from onward.evals.reading import read_conversation
-from onward.exceptions import ERR_EVAL_CASE, UnknownGoalError
+from onward.exceptions import ERR_EVAL_CASE, TranscriptMissing, UnknownGoalError
 from onward.goals.registry import get_goal, load_goals
-from onward.store.transcripts import TranscriptMissing, TranscriptStore
+from onward.store.transcripts import TranscriptStore
 
 
 def _unusable(message: str) -> ApplicationError:

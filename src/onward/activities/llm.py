@@ -37,6 +37,7 @@ from onward.exceptions import (
     ModelPermanentError,
     ModelRateLimited,
     ModelTransientError,
+    TranscriptMissing,
     UserError,
 )
 from onward.models.base import GuardrailRequest, GuardrailResponse, Model, ModelRequest
@@ -46,7 +47,7 @@ from onward.observability import (
     METRIC_MODEL_ERRORS,
     METRIC_TOKENS,
 )
-from onward.store.transcripts import TranscriptMissing, TranscriptStore
+from onward.store.transcripts import TranscriptStore
 
 T = TypeVar("T")
 DELTA_BATCH_INTERVAL = timedelta(milliseconds=150)

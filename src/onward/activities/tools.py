@@ -10,11 +10,17 @@ from temporalio.exceptions import ApplicationError
 
 from onward.activities.transcripts import inline, store_result
 from onward.agent.activity_contracts import ACTIVITY_TOOL, ToolInvocation, ToolOutcome
-from onward.exceptions import ERR_TOOL_FAILED, ERR_UNKNOWN_TOOL, ToolRefused, UnknownToolError
+from onward.exceptions import (
+    ERR_TOOL_FAILED,
+    ERR_UNKNOWN_TOOL,
+    ToolArgumentsError,
+    ToolRefused,
+    UnknownToolError,
+)
 from onward.observability import METRIC_TOOL_CALLS
 from onward.store.transcripts import RESULT_ADAPTER, TranscriptStore
 from onward.tools.context import ToolContext, reset_tool_context, set_tool_context
-from onward.tools.decorator import Tool, ToolArgumentsError
+from onward.tools.decorator import Tool
 from onward.tools.registry import get_tool
 
 

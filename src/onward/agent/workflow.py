@@ -89,9 +89,9 @@ with workflow.unsafe.imports_passed_through():
     from onward.agent.publisher import Publisher
     from onward.agent.retry import model_retry_policy
     from onward.agent.specs import GoalSpec
+    from onward.exceptions import INPUT_REJECTED
     from onward.observability import METRIC_BUDGET_STOPS
 
-INPUT_REJECTED = "InputRejected"
 REVIEW_DRAFT_CHARS = 2000
 SEEN_MESSAGE_IDS = 256
 """Message ids remembered for de-duplication (a retry comes soon after the original)."""

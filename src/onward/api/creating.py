@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from onward.agent.contracts import Budget, ConversationOptions
-from onward.api.errors import ApiError
 from onward.api.idempotency import conversation_id_for, fingerprint
 from onward.api.index import ACTIVE, ConversationIndex
 from onward.api.schemas import CreateConversationRequest
 from onward.conversations import Conversations, new_conversation_id, startable_goal
+from onward.exceptions import ApiError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBear
 from temporalio.client import Client
 
 from onward.api.auth import TokenBook
-from onward.api.errors import ApiError, not_found
+from onward.api.errors import not_found
 from onward.api.index import ConversationIndex, IndexedConversation
 from onward.api.quotas import StreamSlots, WriteRate
 from onward.api.settings import ApiSettings
@@ -28,6 +28,7 @@ from onward.api.stream_hub import StreamHub
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.exceptions import ApiError
 
 
 @dataclass

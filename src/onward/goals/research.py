@@ -21,10 +21,10 @@ from pydantic import Field
 
 from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
+from onward.exceptions import ToolArgumentsError
 from onward.goals.base import Goal
 from onward.store.ledger import ledger_for
 from onward.tools import ToolContext, tool
-from onward.tools.decorator import ToolArgumentsError
 
 # Words that match nearly every document and only blur the ranking.
 # fmt: off

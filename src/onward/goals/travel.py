@@ -22,11 +22,11 @@ from pydantic.config import JsonDict, JsonValue
 
 from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
+from onward.exceptions import ToolArgumentsError
 from onward.goals._stripe_invoice import stripe_invoice
 from onward.goals.base import Goal
 from onward.store.ledger import ledger_for
 from onward.tools import ToolContext, tool
-from onward.tools.decorator import ToolArgumentsError
 
 MonthName = Literal[
     "January",

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from onward.exceptions import LedgerError
 from onward.store.ledger_keys import KEY_FILENAME, keyed_id, load_or_create_key
 from onward.store.ledger_records import (
     JSON_COLUMNS,
     TABLE_OF,
     TABLES,
     UNIQUE_INDEXES,
-    LedgerError,
     Record,
     added_columns_sql,
     create_table_sql,

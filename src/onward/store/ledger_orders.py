@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 
+from onward.exceptions import ChargeRefused, OutOfStock, RecordNotFound, WrongAmount
 from onward.store.ledger_core import OWNED, LedgerCore, R, as_record
 from onward.store.ledger_records import (
     RECORD_FIELDS,
     TABLE_OF,
     UNDOES,
     Charge,
-    ChargeRefused,
-    OutOfStock,
-    RecordNotFound,
     Refund,
     Release,
     Reservation,
-    WrongAmount,
 )
 
 

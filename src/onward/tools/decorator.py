@@ -11,12 +11,8 @@ from typing import Any, overload
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from onward.agent.specs import ApprovalPolicy, RetrySpec, ToolSpec
-from onward.exceptions import UserError
+from onward.exceptions import ToolArgumentsError, UserError
 from onward.tools.context import ToolContext
-
-
-class ToolArgumentsError(ValueError):
-    """Arguments did not validate against the tool's signature."""
 
 
 @dataclass

@@ -7,12 +7,11 @@ from typing import Any
 import pytest
 
 from onward.config import get_settings
-from onward.exceptions import ToolRefused
+from onward.exceptions import ShipmentFailed, ToolArgumentsError, ToolRefused
 from onward.goals.purchase import (
     DECLINED_TOKEN,
     DEMO_FAIL_SKU,
     PURCHASE,
-    ShipmentFailed,
     charge_card,
     create_shipment,
     refund_charge,
@@ -21,7 +20,6 @@ from onward.goals.purchase import (
 )
 from onward.store.ledger import Ledger
 from onward.tools import Tool, ToolContext
-from onward.tools.decorator import ToolArgumentsError
 from tests.unit.goals.conftest import ContextFactory
 
 

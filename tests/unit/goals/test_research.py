@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from onward.exceptions import ToolArgumentsError
 from onward.goals.research import (
     TextIndex,
     bundled_data,
@@ -12,7 +13,6 @@ from onward.goals.research import (
     store_report,
 )
 from onward.store.ledger import Ledger
-from onward.tools.decorator import ToolArgumentsError
 from tests.unit.goals.conftest import ContextFactory
 
 

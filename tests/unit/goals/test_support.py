@@ -10,6 +10,7 @@ from email import message_from_bytes
 import pytest
 
 from onward.config import get_settings
+from onward.exceptions import ToolArgumentsError
 from onward.goals.research import bundled_data
 from onward.goals.support import (
     classify,
@@ -19,7 +20,6 @@ from onward.goals.support import (
     send_email,
 )
 from onward.store.ledger import Ledger
-from onward.tools.decorator import ToolArgumentsError
 from tests.unit.goals.conftest import ContextFactory
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from onward.config import get_settings
-from onward.exceptions import UserError
+from onward.exceptions import ToolArgumentsError, UserError
 from onward.goals.travel import (
     AIRPORTS,
     EVENT_CITIES,
@@ -22,7 +22,6 @@ from onward.goals.travel import (
     search_flights,
 )
 from onward.store.ledger import Ledger
-from onward.tools.decorator import ToolArgumentsError
 from tests.unit.goals.conftest import ContextFactory
 
 

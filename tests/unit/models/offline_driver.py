@@ -34,11 +34,10 @@ from onward.agent.messages import (
 )
 from onward.agent.orchestration import schema_errors
 from onward.agent.specs import GoalSpec
-from onward.exceptions import ToolRefused
+from onward.exceptions import ToolArgumentsError, ToolRefused
 from onward.goals.registry import get_goal, load_goals
 from onward.models.offline import plan_next
 from onward.tools import ToolContext
-from onward.tools.decorator import ToolArgumentsError
 from onward.tools.registry import get_tool
 
 
