@@ -36,7 +36,7 @@ PAGE_BYTES = 2048
 
 
 @tool(local=True)
-def read_page(n: int) -> dict[str, object]:
+def read_long_page(n: int) -> dict[str, object]:
     """Read page `n` of the manual (about 2 KB of text)."""
     return {"page": n, "text": (f"page {n} " * 400)[:PAGE_BYTES]}
 
@@ -45,7 +45,7 @@ MANUAL = Goal(
     name="test-manual",
     description="Reads the manual page by page.",
     instructions="Read the page the user names, then say you did.",
-    tools=[read_page],
+    tools=[read_long_page],
 )
 
 
@@ -54,7 +54,7 @@ def page_reader(request: ModelRequest) -> Step:
     last = request.messages[-1]
     if isinstance(last, UserMessage):
         n = int(last.text.split()[-1])
-        return CallTools(calls=[ToolCall(call_id=f"read-{n}", tool="read_page", args={"n": n})])
+        return CallTools(calls=[ToolCall(call_id=f"read-{n}", tool="read_long_page", args={"n": n})])
     assert isinstance(last, ToolResultMessage) and last.ok
     return AskUser(text=f"Read page {last.content['page']}. Next?")
 
