@@ -57,16 +57,15 @@ def tool_run(
 ) -> None:
     """Run one tool with JSON arguments, outside any conversation."""
     from onward.exceptions import ToolArgumentsError, UnknownToolError
-    from onward.goals.registry import load_goals
+    from onward.goals.catalog import GoalCatalog
     from onward.tools.context import ToolContext
-    from onward.tools.registry import get_tool
 
-    load_goals(get_settings().goal_modules)
+    catalog = GoalCatalog.discover(get_settings().goal_modules)
     try:
         parsed = json.loads(args)
         if not isinstance(parsed, dict):
             raise ValueError("--args must be a JSON object")
-        tool = get_tool(name)
+        tool = catalog.tool(name)
     except (ValueError, UnknownToolError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -88,10 +87,10 @@ def tool_list(
 
     MCP servers are asked for their tools now, as a conversation would at its start.
     """
-    from onward.goals.registry import load_goals
+    from onward.goals.catalog import GoalCatalog
 
-    goals = load_goals(get_settings().goal_modules)
-    specs = [g.spec() for g in goals.values()]
+    catalog = GoalCatalog.discover(get_settings().goal_modules)
+    specs = [catalog.spec(name) for name in sorted(catalog.goals)]
     listings = asyncio.run(_list_mcp(specs)) if mcp else {}
     view = Table("goal", "tool", "origin", "approval", "description")
     for spec in specs:

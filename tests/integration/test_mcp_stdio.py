@@ -182,7 +182,7 @@ async def test_a_missing_server_binary_is_a_clear_notice_and_the_conversation_st
     dev_agent: AgentFactory,
 ) -> None:
     name = f"mcp-ghost-{uuid.uuid4().hex[:8]}"
-    Goal(
+    goal = Goal(
         name=name,
         description="Ghost tools.",
         instructions="Use the tools.",
@@ -192,7 +192,7 @@ async def test_a_missing_server_binary_is_a_clear_notice_and_the_conversation_st
         ],
     )
     model = ScriptedModel([AskUser(text="Only the clock works today."), AskUser(text="Still.")])
-    async with dev_agent(model) as convs:
+    async with dev_agent(model, [goal]) as convs:
         cid = await convs.start(name, first_message="hello")
         snap = await convs.wait_for(cid, lambda s: s.turns == 1 and _resting(s), timeout_s=60)
         (notice,) = [m for m in snap.messages if isinstance(m, NoticeMessage)]

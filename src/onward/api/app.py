@@ -34,7 +34,7 @@ from onward.api.schemas import Health, TemporalHealth
 from onward.api.settings import ApiSettings
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings, get_settings
-from onward.goals.registry import load_goals
+from onward.goals.catalog import GoalCatalog
 from onward.redaction import RedactingFilter
 
 WEB_DIR = Path(str(files("onward").joinpath("web")))
@@ -66,6 +66,7 @@ def create_app(
     *,
     client: Client | None = None,
     api_settings: ApiSettings | None = None,
+    catalog: GoalCatalog | None = None,
 ) -> FastAPI:
     """Build the app.
 
@@ -76,13 +77,17 @@ def create_app(
             whether that works).
         api_settings: API-only settings (tokens, CORS, limits); default from the
             environment.
+        catalog: The goals conversations may be started with; by default the goals
+            `GoalCatalog.discover` finds (entry points and `settings.goal_modules`).
     """
     settings = settings or get_settings()
     api = api_settings or ApiSettings()
     temporal = TemporalConnection(settings)
+    catalog = catalog or GoalCatalog.discover(settings.goal_modules)
     state = ApiState(
         settings=settings,
         api=api,
+        catalog=catalog,
         tokens=token_book(api, settings.data_dir),
         index=ConversationIndex(settings.data_dir / "api.sqlite"),
         temporal=temporal,
@@ -112,8 +117,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.eraser = eraser
-    app.state.settings = settings
-    app.state.temporal = temporal
     app.state.api = state
 
     install_error_handlers(app)
@@ -150,10 +153,7 @@ def create_app(
         return FileResponse(WEB_DIR / "index.html", headers=PAGE_HEADERS)
 
     app.mount("/static", _StaticFiles(directory=WEB_DIR), name="static")
-    registered = load_goals(settings.goal_modules)
-    _document_stream_events(
-        app, sorted(n for n, g in registered.items() if g.listed), settings.max_message_chars
-    )
+    _document_stream_events(app, [g.name for g in catalog.listed()], settings.max_message_chars)
     return app
 
 

@@ -19,7 +19,7 @@ from onward.agent.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from onward.goals.registry import get_goal
+from onward.goals.catalog import GoalCatalog
 from onward.goals.research_graph import (
     GRAPH_NAME,
     cited_sources,
@@ -79,7 +79,7 @@ class FakeDriver:
         self.conversation = ConversationState(
             conversation_id="conv-unit",
             owner="local",
-            goal=get_goal(GRAPH_NAME).spec(),
+            goal=GoalCatalog.discover().spec(GRAPH_NAME),
             options=ConversationOptions(max_steps_per_turn=self.max_steps),
             messages=[UserMessage(text="How do sagas work?")],
             turns=1,
@@ -182,8 +182,8 @@ def test_without_langgraph_the_module_imports_and_registers_nothing() -> None:
     out = _python(
         "import sys; sys.modules['langgraph'] = None\n"
         "from onward.goals import research_graph\n"
-        "from onward.goals.registry import load_goals\n"
-        "print(research_graph.HAVE_LANGGRAPH, 'research-graph' in load_goals())"
+        "from onward.goals.catalog import GoalCatalog\n"
+        "print(research_graph.HAVE_LANGGRAPH, 'research-graph' in GoalCatalog.discover().goals)"
     )
     assert out == "False False"
 
