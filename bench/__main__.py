@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from bench import report
-from bench.run import FULL, QUICK, run
+from bench.run import FULL, QUICK, run, run_history
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -21,9 +21,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run everything on the dev server's defaults, without onward's dynamic config",
     )
+    parser.add_argument(
+        "--only",
+        choices=["history"],
+        help="run one scenario and merge it into the last results (history: onward and peers)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    results = asyncio.run(run(sizes, args.out, stock=args.stock_server))
+    scenario = run_history if args.only == "history" else run
+    results = asyncio.run(scenario(sizes, args.out, stock=args.stock_server))
     for line in report.summary_lines(results):
         print(line)
     print(f"results: {args.out / 'latest.json'}, chart: {args.out / 'latest.png'}")

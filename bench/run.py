@@ -6,6 +6,7 @@ reports, it does not stop at the first miss.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import traceback
@@ -305,5 +306,27 @@ async def run(sizes: Sizes, out_dir: Path, *, stock: bool = False) -> report.Res
     }
     results["targets"] = report.evaluate(results)
     report.write_json(results, out_dir / "latest.json")
+    chart.draw(results, out_dir / "latest.png")
+    return results
+
+
+async def run_history(sizes: Sizes, out_dir: Path, *, stock: bool = False) -> report.Results:
+    """Only the history scenario and its peers, merged into the last full results (so a
+    change to the transcript path is measured in minutes, not the whole bench's hour)."""
+    began = time.perf_counter()
+    path = out_dir / "latest.json"
+    results: report.Results = json.loads(path.read_text()) if path.exists() else {}
+    results["machine"] = report.machine()
+    server_config = {} if stock else DYNAMIC_CONFIG
+    with tempfile.TemporaryDirectory(prefix="onward-bench-") as tmp:
+        history = await _history(sizes, Path(tmp), server_config)
+    results.setdefault("onward", {})["history"] = history.pop("onward")
+    for key, figures in history.items():
+        results[key] = {"history": figures}
+    config = results.setdefault("config", {})
+    config["history_run_seconds"] = round(time.perf_counter() - began, 1)
+    config["history_load_average_at_end"] = report.load_average()
+    results["targets"] = report.evaluate(results)
+    report.write_json(results, path)
     chart.draw(results, out_dir / "latest.png")
     return results

@@ -104,6 +104,7 @@ async def test_history_grows_with_what_a_turn_adds(
             sent = turns
             await turns_done(convs, cid, turns, timeout_s=60)
             sizes[turns] = await history_bytes(ts_env.client, cid)
+        await settle(ts_env.client, cid)
     early, late = sizes[11] - sizes[10], sizes[41] - sizes[40]
     # One turn adds a 2 KB result and a few short messages: within 2x that plus a
     # constant, and the same at turn 40 as at turn 10 (it used to grow every turn).
@@ -125,6 +126,7 @@ async def test_continue_as_new_carries_references_not_messages(
         await turns_done(convs, cid, 22, timeout_s=60)
         snap = await convs.snapshot(cid)
         inputs = await start_inputs(ts_env.client, cid)
+        await settle(ts_env.client, cid)
     assert snap.runs == 5
     # Every message is readable, in order, though the workflow holds only recent ones.
     said = [m.text for m in snap.messages if isinstance(m, UserMessage)]
@@ -137,6 +139,13 @@ async def test_continue_as_new_carries_references_not_messages(
     assert max(inputs) < 64_000 and inputs[4] - inputs[3] < 2048, inputs
     carried = StartConversation.model_validate_json(await last_start_input(ts_env.client, cid))
     assert carried.carried is not None and len(carried.carried.messages) <= 2
+
+
+async def settle(client: Client, cid: str) -> None:
+    """End the conversation before its workers stop: an open one would wake up on the
+    shared time-skipping server when a later test skips days ahead, with no worker for
+    its task queue, and hold that test's time skipping up."""
+    await client.get_workflow_handle(cid).terminate("test over")
 
 
 async def start_inputs(client: Client, cid: str) -> list[int]:
@@ -180,6 +189,7 @@ async def test_a_thousand_turns_read_back_through_the_api(
         ) as http:
             body = (await http.get(f"/v1/conversations/{cid}", headers=ALICE)).json()
         history = await history_bytes(ts_env.client, cid)
+        await settle(ts_env.client, cid)
     messages = body["messages"]
     assert body["message_count"] == len(messages) == 4 * 1000
     assert [m["text"] for m in messages if m["kind"] == "user"] == [
