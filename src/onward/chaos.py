@@ -33,9 +33,9 @@ from onward.agent.messages import Message, NoticeMessage, UserMessage
 from onward.client import connect
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.examples.ledger import ledger_tables
 from onward.processes import free_port, spawn
 from onward.server import EmbeddedServer
-from onward.store.ledger import ledger_tables
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,10 @@ from onward.chaos import (
 )
 from onward.client import connect
 from onward.conversations import Conversations
+from onward.examples.ledger import ledger_tables
 from onward.exceptions import ChaosFailure
 from onward.processes import free_port, wait_for_port
 from onward.server import EmbeddedServer
-from onward.store.ledger import ledger_tables
 
 TOKEN = "chaos-token"
 USER = "chaos"

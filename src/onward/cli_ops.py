@@ -28,7 +28,7 @@ def ledger(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Show the side-effect ledger (invoices, reports, tickets, emails, …)."""
-    from onward.store.ledger import ledger_tables
+    from onward.examples.ledger import ledger_tables
 
     tables = ledger_tables(get_settings())
     if table is not None:

@@ -16,8 +16,8 @@ from onward.agent.approvals import args_hash
 from onward.agent.decisions import AskUser, CallTools, Decision, Finish, ToolCall
 from onward.agent.mcp import ACTIVITY_MCP_CALL, ACTIVITY_MCP_LIST
 from onward.agent.messages import NoticeMessage, ToolResultMessage
+from onward.examples.mcp_tools import CLOCK_AND_GIT
 from onward.goals.base import Goal
-from onward.goals.mcp_tools import CLOCK_AND_GIT
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel
 from onward.tools.mcp import McpServer

@@ -18,11 +18,11 @@ from onward.agent.messages import AssistantMessage, NoticeMessage, ToolResultMes
 from onward.agent.specs import RetrySpec
 from onward.config import Settings, get_settings
 from onward.conversations import Conversations
+from onward.examples.ledger import Ledger, ledger_for
+from onward.examples.travel import find_events, search_flights
 from onward.goals.base import Goal
-from onward.goals.travel import find_events, search_flights
 from onward.models.base import ModelRequest
 from onward.models.offline import OfflineModel
-from onward.store.ledger import Ledger, ledger_for
 from onward.testing import ScriptedModel, Step
 from onward.testing.scripted import ScriptFn
 from onward.tools import ToolContext, tool

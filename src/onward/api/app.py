@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import importlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, cast
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
@@ -29,11 +30,12 @@ from onward.api.errors import install_error_handlers
 from onward.api.index import ConversationIndex
 from onward.api.limits import BodyLimitMiddleware
 from onward.api.reconcile import reconcile_forever
-from onward.api.routers import conversations, goals, pay, system
+from onward.api.routers import conversations, goals, system
 from onward.api.schemas import Health, TemporalHealth
 from onward.api.settings import ApiSettings
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings, get_settings
+from onward.exceptions import UserError
 from onward.goals.catalog import GoalCatalog
 from onward.redaction import RedactingFilter
 
@@ -130,8 +132,10 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             expose_headers=["Location"],
         )
-    for module in (conversations, goals, system, pay):
+    for module in (conversations, goals, system):
         app.include_router(module.router)
+    for router in contributed_routers(catalog):
+        app.include_router(router)
 
     @app.get(
         "/healthz",
@@ -155,6 +159,18 @@ def create_app(
     app.mount("/static", _StaticFiles(directory=WEB_DIR), name="static")
     _document_stream_events(app, [g.name for g in catalog.listed()], settings.max_message_chars)
     return app
+
+
+def contributed_routers(catalog: GoalCatalog) -> list[APIRouter]:
+    """The routers the catalog's goal modules name (`API_ROUTERS`), imported now."""
+    routers: list[APIRouter] = []
+    for ref in catalog.api_routers:
+        module, _, attribute = ref.partition(":")
+        router = getattr(importlib.import_module(module), attribute, None)
+        if not isinstance(router, APIRouter):
+            raise UserError(f"`{ref}` (a goal module's API_ROUTERS) is not a FastAPI router")
+        routers.append(router)
+    return routers
 
 
 def _document_request_rules(

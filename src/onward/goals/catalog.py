@@ -22,7 +22,8 @@ from onward.tools.decorator import Tool
 
 ENTRY_POINT_GROUP = "onward.goals"
 """An entry point in this group names a module (its module-level goals, or its
-`GOALS` list) or a goal object."""
+`GOALS` list) or a goal object. A module may also name API routes its goals need in
+`API_ROUTERS` (`"package.module:router"` strings, imported by the API only)."""
 
 
 class GoalCatalog:
@@ -31,14 +32,17 @@ class GoalCatalog:
     Args:
         goals: The goals to run. Goals they name as objects (`agents`, `reviewer`)
             join the catalog too; goals they name by string must be given as well.
+        api_routers: FastAPI routers the goals need (a pay page), as
+            `"package.module:attribute"`; the API includes them, workers never load them.
 
     Raises:
         UserError: two different goals, or two different tools, share a name.
     """
 
-    def __init__(self, goals: Iterable[Goal] = ()) -> None:
+    def __init__(self, goals: Iterable[Goal] = (), api_routers: Iterable[str] = ()) -> None:
         self._goals: dict[str, Goal] = {}
         self._tools: dict[str, Tool] = {}
+        self.api_routers: tuple[str, ...] = tuple(dict.fromkeys(api_routers))
         for goal in goals:
             self._add(goal)
 
@@ -50,11 +54,12 @@ class GoalCatalog:
             UserError: a module in `modules` does not exist, or names collide.
         """
         found: list[Goal] = []
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            found += _goals_of(ep.load())
-        for name in modules:
-            found += _goals_of(_import(name))
-        return cls([*found, *extra])
+        routers: list[str] = []
+        loaded = [ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)]
+        for item in [*loaded, *(_import(name) for name in modules)]:
+            found += _goals_of(item)
+            routers += getattr(item, "API_ROUTERS", ()) if isinstance(item, ModuleType) else ()
+        return cls([*found, *extra], routers)
 
     def _add(self, goal: Goal) -> None:
         existing = self._goals.get(goal.name)
@@ -84,8 +89,8 @@ class GoalCatalog:
         self._tools[t.name] = t
 
     def with_goals(self, goals: Iterable[Goal]) -> GoalCatalog:
-        """A new catalog with this one's goals and `goals`."""
-        return GoalCatalog([*self._goals.values(), *goals])
+        """A new catalog with this one's goals (and routers) and `goals`."""
+        return GoalCatalog([*self._goals.values(), *goals], self.api_routers)
 
     @property
     def goals(self) -> dict[str, Goal]:

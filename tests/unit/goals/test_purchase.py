@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from onward.config import get_settings
-from onward.exceptions import ShipmentFailed, ToolArgumentsError, ToolRefused
-from onward.goals.purchase import (
+from onward.examples.ledger import Ledger
+from onward.examples.purchase import (
     DECLINED_TOKEN,
     DEMO_FAIL_SKU,
     PURCHASE,
@@ -18,7 +18,7 @@ from onward.goals.purchase import (
     release_reservation,
     reserve_inventory,
 )
-from onward.store.ledger import Ledger
+from onward.exceptions import ShipmentFailed, ToolArgumentsError, ToolRefused
 from onward.tools import Tool, ToolContext
 from tests.unit.goals.conftest import ContextFactory
 

@@ -354,7 +354,7 @@ def test_no_goal_or_tool_is_named_in_the_offline_models_code() -> None:
     bundled = [
         g
         for g in goals.values()
-        if any(t.function.__module__.startswith("onward.goals") for t in g.tools)
+        if any(t.function.__module__.startswith("onward.examples") for t in g.tools)
     ]
     assert {"travel", "purchase", "support", "research"} <= {g.name for g in bundled}
     names = {n for g in bundled for n in (g.name, *(t.name for t in g.tools))}

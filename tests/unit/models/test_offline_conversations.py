@@ -12,11 +12,11 @@ import pytest
 
 from onward.agent.decisions import AskUser, CallTools, Finish, Refuse
 from onward.config import get_settings
+from onward.examples.ledger import Ledger, ledger_for
 from onward.goals.catalog import GoalCatalog
 from onward.models._offline_args import params_of
 from onward.models._offline_say import question
 from onward.models.offline import check_topic
-from onward.store.ledger import Ledger, ledger_for
 from tests.unit.models.offline_driver import Conversation
 
 TUTORIAL_EVENT = "Bay Kite Festival"

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from onward.config import Settings
-from onward.exceptions import ChargeRefused, LedgerError, OutOfStock, RecordNotFound, WrongAmount
-from onward.store.ledger_core import as_record, now
-from onward.store.ledger_orders import OrderBook
-from onward.store.ledger_records import (
+from onward.examples.ledger_core import as_record, now
+from onward.examples.ledger_orders import OrderBook
+from onward.examples.ledger_records import (
     TABLES,
     Charge,
     Email,
@@ -40,6 +39,7 @@ from onward.store.ledger_records import (
     Shipment,
     Ticket,
 )
+from onward.exceptions import ChargeRefused, LedgerError, OutOfStock, RecordNotFound, WrongAmount
 
 __all__ = [
     "LEDGER_FILENAME",

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from onward.exceptions import ChargeRefused, OutOfStock, RecordNotFound, WrongAmount
-from onward.store.ledger_core import OWNED, LedgerCore, R, as_record
-from onward.store.ledger_records import (
+from onward.examples.ledger_core import OWNED, LedgerCore, R, as_record
+from onward.examples.ledger_records import (
     RECORD_FIELDS,
     TABLE_OF,
     UNDOES,
@@ -19,6 +18,7 @@ from onward.store.ledger_records import (
     Release,
     Reservation,
 )
+from onward.exceptions import ChargeRefused, OutOfStock, RecordNotFound, WrongAmount
 
 
 class OrderBook(LedgerCore):

@@ -21,6 +21,7 @@ from pydantic.config import JsonValue
 
 from onward.agent.specs import ExampleTurn, RetrySpec
 from onward.config import get_settings
+from onward.examples.ledger import ledger_for
 from onward.exceptions import (
     ChargeRefused,
     OutOfStock,
@@ -31,7 +32,6 @@ from onward.exceptions import (
     WrongAmount,
 )
 from onward.goals.base import Goal
-from onward.store.ledger import ledger_for
 from onward.tools import ToolContext, tool
 
 DEMO_FAIL_SKU = "FRAGILE-1"
