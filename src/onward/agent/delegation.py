@@ -39,6 +39,9 @@ from onward.agent.messages import ToolCallMessage, Usage
 from onward.agent.orchestration import activity_failure_reason
 from onward.agent.publisher import Publisher
 
+PLAN_STOPS_ON_END = "onward-plan-stops-on-end"
+"""Patch id: ending a conversation stops the plan it is running."""
+
 
 @dataclass
 class _Surfaced:
@@ -142,12 +145,18 @@ class PlanRunner:
         ]
         deadline = s.goal.plan_deadline_s
         cancelled = False
+        # Ending the conversation (the user, DELETE) stops its plan too; histories from
+        # before this waited for every step instead.
+        stop_on_end = workflow.patched(PLAN_STOPS_ON_END)
         while not all(t.done() for t in tasks):
             # The step tasks are not awaited here, so a cancellation of the workflow lands
             # on this wait only; the steps see `_stop` and cancel their children.
             try:
                 await workflow.wait_condition(
-                    lambda: all(t.done() for t in tasks),
+                    lambda: (
+                        all(t.done() for t in tasks)
+                        or (stop_on_end and s.ended and self._stop is None)
+                    ),
                     timeout=timedelta(seconds=deadline) if deadline and not self._stop else None,
                 )
             except TimeoutError:
@@ -155,6 +164,8 @@ class PlanRunner:
             except asyncio.CancelledError:
                 self._stop = "the conversation was cancelled"
                 cancelled = True
+            if stop_on_end and s.ended and self._stop is None:
+                self._stop = "the conversation was ended"
         ordered = [results[step.id] for step in plan.steps]
         self._out.say(plans.plan_outcome(call_id, ordered))
         if cancelled:

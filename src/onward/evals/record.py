@@ -33,19 +33,24 @@ class Script:
 
 
 SCRIPTS: tuple[Script, ...] = (
+    # The Temporal tutorial's script, as its reader types it.
     Script(
         "travel",
         (
             "I'd like to see events in San Francisco in March",
-            "New York",
-            "sounds good, book it. my email is alex@example.com",
+            "I would like to attend the Bay Kite Festival",
+            "I would like to order two double cheeseburgers.",
+            "I'm sorry. I'd like to depart from Austin, TX",
+            "Yes",
+            "ada@example.com",
         ),
     ),
     Script(
         "travel",
         (
             "any concerts in Chicago in June?",
-            "I'm sorry. I'd like to depart from Austin, TX",
+            "ok, how about May then",
+            "I fly from Denver",
             "yes please, sam@example.org",
         ),
     ),

@@ -278,7 +278,8 @@ def _apply(st: State, turn: Turn, given: dict[str, object]) -> None:
         task.declined = False
     elif confirm and turn.kind == "no":
         task.declined = True
-    if turn.kind in ("request", "answer"):
+    # "ok, how about May then" starts like a yes; what follows may still change a value.
+    if turn.kind in ("request", "answer", "yes"):
         _redo(st, turn, given)
 
 

@@ -174,6 +174,19 @@ def test_nothing_found_says_so_and_offers_other_months(ledger: Ledger) -> None:
     assert "Architecture River Talks" in listed
 
 
+def test_a_new_month_after_an_agreeing_word_searches_again(ledger: Ledger) -> None:
+    c = Conversation.of("travel")
+    c.say("any concerts in Chicago in June?")
+    listed = c.say("ok, how about May then")
+    assert [m.args["month"] for m in c.calls("find_events")] == ["June", "May"]
+    assert "Architecture River Talks" in listed
+    # A plain yes changes nothing it does not name.
+    again = Conversation.of("travel")
+    again.say("any concerts in Chicago in June?")
+    again.say("yes please")
+    assert [m.args["month"] for m in again.calls("find_events")] == ["June"]
+
+
 def test_hesitation_gets_help_and_no_tool_call(ledger: Ledger) -> None:
     c = Conversation.of("travel")
     c.say("I'd like to see events in San Francisco in March")
