@@ -25,7 +25,7 @@ from uvicorn.config import LOGGING_CONFIG
 from onward.agent.events import ConversationEvent, TokenDelta
 from onward.api.auth import token_book
 from onward.api.deps import ApiState
-from onward.api.erasing import Eraser
+from onward.api.erasure import Eraser
 from onward.api.errors import install_error_handlers
 from onward.api.index import ConversationIndex
 from onward.api.limits import BodyLimitMiddleware
