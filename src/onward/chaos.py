@@ -34,6 +34,7 @@ from onward.client import connect
 from onward.config import Settings
 from onward.conversations import Conversations
 from onward.examples.ledger import ledger_tables
+from onward.examples.ledger_keys import KEY_FILENAME, load_or_create_key
 from onward.processes import free_port, spawn
 from onward.server import EmbeddedServer
 
@@ -114,7 +115,14 @@ def strip_times(value: Any) -> Any:
 
 
 def chaos_settings(data: Path) -> Settings:
-    """Settings of one chaos run: its own data dir and embedded server port."""
+    """Settings of one chaos run: its own data dir and embedded server port. Both runs
+    of a comparison share one ledger key (the one next to `data`'s parent), as two
+    deployments of one ledger would: record ids are an HMAC under that key, so the
+    undisturbed and the disturbed run name the same invoice alike."""
+    data.mkdir(parents=True, exist_ok=True)
+    shared = load_or_create_key(data.parent.parent / KEY_FILENAME)
+    (data / KEY_FILENAME).write_bytes(shared)
+    (data / KEY_FILENAME).chmod(0o600)
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data,

@@ -3,7 +3,8 @@
 It uses the API (not Temporal directly) so the owner index, auth and limits are the
 same as in the browser, and a conversation started here shows up there. Replies are
 printed as they stream; approvals are asked as y/n; Ctrl-D leaves (the conversation
-keeps waiting and can be resumed with `--resume`).
+keeps waiting and can be resumed with `--resume`). `--fork ID@TURN` forks a
+conversation after its first TURN turns and chats in the fork.
 """
 
 from __future__ import annotations
@@ -166,9 +167,22 @@ class TerminalChat:
         self._skip_until = detail["message_count"] - 1
         return detail["status"]
 
-    async def run(self, goal: str | None, resume: str | None) -> None:
-        """Chat until the conversation ends or the user leaves."""
+    async def fork(self, spec: str) -> str:
+        """Fork `ID@TURN`; returns the fork's id."""
+        source, turn = fork_spec(spec)
+        forked = await self.api.call(
+            "POST", f"/v1/conversations/{quote(source)}/fork", {"turn": turn}
+        )
+        cid = str(forked["id"])
+        self.say(f"(forked {source} after turn {turn}: {cid})")
+        return cid
+
+    async def run(self, goal: str | None, resume: str | None, fork: str | None = None) -> None:
+        """Chat until the conversation ends or the user leaves (in the fork of
+        `fork`, `ID@TURN`, when given)."""
         try:
+            if fork:
+                resume = await self.fork(fork)
             await self._run(goal, resume)
         finally:
             if self._events is not None:
@@ -296,7 +310,9 @@ class TerminalChat:
             self._streamed += data["text"]
             self.write(data["text"])
         elif kind == "status" and data["status"] == "retrying_model":
-            self.say(f"(retrying the model: {data.get('detail') or 'temporary error'})")
+            self.say(f"({retrying(data)})")
+        elif kind == "worker":
+            self.say("(a worker is running again)" if data["polling"] else f"({data['detail']})")
 
     def _finish_stream(self) -> None:
         if self._streamed:
@@ -327,6 +343,28 @@ class TerminalChat:
         elif kind == "notice":
             self._finish_stream()
             self.say(f"[{message['level']}] {message['text']}")
+
+
+def fork_spec(spec: str) -> tuple[str, int]:
+    """`ID@TURN` as (conversation id, turns to keep).
+
+    Raises:
+        ChatError: Not of that form.
+    """
+    source, at, turn = spec.rpartition("@")
+    if not at or not source or not turn.strip().isdigit():
+        raise ChatError(f"--fork takes ID@TURN (e.g. conv-1a2b3c@2), not {spec!r}")
+    return source, int(turn)
+
+
+def retrying(status: dict[str, Any]) -> str:
+    """A `retrying_model` status in words: which attempt, and when the next one runs."""
+    parts = ["retrying the model"]
+    if status.get("attempt"):
+        parts.append(f"attempt {status['attempt']}")
+    if status.get("retry_in_s") is not None:
+        parts.append(f"next try in {float(status['retry_in_s']):.0f} s")
+    return ", ".join(parts) + f": {status.get('detail') or 'temporary error'}"
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -368,12 +406,14 @@ async def chat(
     resume: str | None,
     write: Callable[[str], None],
     reader: LineReader | None = None,
+    fork: str | None = None,
 ) -> None:
-    """Run a terminal conversation against the API at `base_url`."""
+    """Run a terminal conversation against the API at `base_url`: a new one with
+    `goal`, the conversation `resume`, or a fork (`fork` = `ID@TURN`)."""
     async with client_for(base_url, token) as http:
         api = ApiClient(http)
         await api.call("GET", "/v1/me")
-        await TerminalChat(api, write, reader or LineReader()).run(goal, resume)
+        await TerminalChat(api, write, reader or LineReader()).run(goal, resume, fork)
 
 
 async def list_conversations(base_url: str, token: str, limit: int) -> list[dict[str, Any]]:

@@ -307,11 +307,20 @@ def _api_target(url: str | None, token: str | None) -> tuple[str, str]:
 def chat(
     goal: str = typer.Option("travel", "--goal", "-g", help="Goal of a new conversation."),
     resume: str | None = typer.Option(None, "--resume", "-r", help="Continue this conversation."),
+    fork: str | None = typer.Option(
+        None,
+        "--fork",
+        metavar="ID@TURN",
+        help="Fork conversation ID after its first TURN turns and chat in the fork.",
+    ),
     url: str | None = typer.Option(None, "--url", help=_URL_HELP),
     token: str | None = typer.Option(None, "--token", envvar="ONWARD_API_TOKEN", help=_TOKEN_HELP),
 ) -> None:
     """Chat in the terminal (through the API): replies stream, approvals are y/n,
     Ctrl-D leaves the conversation waiting."""
+    if fork and resume:
+        console.print("give --fork or --resume, not both", style="red")
+        raise typer.Exit(2)
     from onward.chat import ChatError
     from onward.chat import chat as run_chat
 
@@ -321,7 +330,7 @@ def chat(
         typer.echo(text, nl=False)
 
     try:
-        asyncio.run(run_chat(base, secret, goal=goal, resume=resume, write=write))
+        asyncio.run(run_chat(base, secret, goal=goal, resume=resume, write=write, fork=fork))
     except ChatError as exc:
         console.print(str(exc), style="red", markup=False, highlight=False)
         raise typer.Exit(1) from exc

@@ -307,7 +307,13 @@ class Conversations:
         return snap.model_copy(update={"messages": messages, "messages_offset": snap.offset})
 
     async def result(self, conversation_id: str) -> ConversationResult:
-        return await self._handle(conversation_id).result()
+        """The ended conversation's result; tool results of earlier turns, which the
+        workflow keeps by reference only, read back from the transcript store."""
+        result: ConversationResult = await self._handle(conversation_id).result()
+        records = await transcript_store(self.settings).resolve_records(
+            conversation_id, result.tool_calls
+        )
+        return result.model_copy(update={"tool_calls": records})
 
     async def wait_for(
         self,

@@ -77,7 +77,7 @@ async def test_openapi_documents_responses_and_errors_of_every_route(tmp_path: P
         if path.startswith("/v1/")
         for method, op in item.items()
     ]
-    assert len(operations) == 12
+    assert len(operations) == 14  # fork and stop included
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
     for path, method, op in operations:
         ok = [code for code in op["responses"] if code.startswith("2")]

@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.contracts import ConversationSnapshot
@@ -319,6 +323,9 @@ class SlowStreamServer(FakeOpenAIServer):
             self.chunks_sent += 1
             if self.chunks_sent >= 3:
                 self.mid_stream.set()
+                # The provider stalls mid-answer until the test has killed the worker
+                # (a minute at most): the kill lands mid-stream on any machine.
+                await asyncio.to_thread(self.cut.wait, 60)
             await asyncio.sleep(self.chunk_delay_s)  # the provider's pace, not a wait
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
@@ -340,6 +347,19 @@ def worker_env(settings: Settings, target: str, base_url: str, heartbeat_s: int)
         }
     )
     return env
+
+
+async def llm_pollers(client: Client, queue: str, at_least: int, timeout_s: float = 60) -> None:
+    """Wait until `at_least` workers poll the llm activity queue."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    deadline = time.monotonic() + timeout_s
+    while len((await client.workflow_service.describe_task_queue(request)).pollers) < at_least:
+        assert time.monotonic() < deadline, f"fewer than {at_least} workers poll {queue}"
+        await asyncio.sleep(0.2)
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -374,12 +394,16 @@ async def test_worker_killed_mid_stream_is_replaced_and_the_call_rerun(
             cid = await convs.start(toolbox.MATH.name, first_message=f"What is 2 + 3? ({marker})")
             ready = await asyncio.to_thread(srv.mid_stream.wait, 30)
             assert ready, (tmp_path / "worker-1.log").read_text()[-3000:]
+            # A second worker stands by, as in any deployment with more than one: the
+            # failover measured is the heartbeat timeout and the hand-over, not how
+            # long a Python process takes to import on a loaded machine.
+            workers.append(start_worker(env, tmp_path / "worker-2.log"))
+            await llm_pollers(dev_env.client, settings.llm_task_queue, at_least=2)
 
             workers[0].send_signal(signal.SIGKILL)
             workers[0].wait()
             killed_at = time.monotonic()
             srv.cut.set()
-            workers.append(start_worker(env, tmp_path / "worker-2.log"))
 
             snap = await convs.wait_for(cid, ended, timeout_s=40)
         finally:

@@ -390,7 +390,7 @@ def _operations() -> list[Operation]:
 
 def test_every_v1_operation_refuses_missing_and_unknown_tokens(live_api: LiveApi) -> None:
     operations = _operations()
-    assert len(operations) == 12
+    assert len(operations) == 14  # fork and stop included
     refused: list[dict[str, str]] = [
         {},
         {"Authorization": "Bearer not-a-token"},

@@ -145,7 +145,8 @@ def _wait_status(api_port: int, token: str, cid: str, turns: int) -> dict[str, A
     deadline = time.monotonic() + 90
     while True:
         detail = _api_call(api_port, token, "GET", f"/v1/conversations/{cid}").json()
-        if detail.get("status") in ("waiting_for_user", "ended") and detail["turns"] >= turns:
+        resting = ("waiting_for_user", "waiting_for_approval", "ended")
+        if detail.get("status") in resting and detail["turns"] >= turns:
             return detail
         assert time.monotonic() < deadline, f"{cid} did not reach turn {turns}: {detail}"
         time.sleep(0.2)

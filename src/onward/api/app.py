@@ -134,6 +134,7 @@ def create_app(
         )
     for module in (conversations, goals, system):
         app.include_router(module.router)
+    app.include_router(system.session_router)
     for router in contributed_routers(catalog):
         app.include_router(router)
 
@@ -155,6 +156,15 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def index_page() -> FileResponse:  # pyright: ignore[reportUnusedFunction]
         return FileResponse(WEB_DIR / "index.html", headers=PAGE_HEADERS)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:  # pyright: ignore[reportUnusedFunction]
+        # Browsers ask for it on every page that names no icon (and some that do).
+        return FileResponse(
+            WEB_DIR / "favicon.svg",
+            media_type="image/svg+xml",
+            headers={**SECURITY_HEADERS, "Cache-Control": "max-age=86400"},
+        )
 
     app.mount("/static", _StaticFiles(directory=WEB_DIR), name="static")
     _document_stream_events(app, [g.name for g in catalog.listed()], settings.max_message_chars)

@@ -23,6 +23,7 @@ from onward.api.auth import TokenBook
 from onward.api.errors import not_found
 from onward.api.index import ConversationIndex, IndexedConversation
 from onward.api.quotas import StreamSlots, WriteRate
+from onward.api.session import COOKIE_NAME, SAFE_METHODS, same_origin, user_for_cookie
 from onward.api.settings import ApiSettings
 from onward.api.stream_hub import StreamHub
 from onward.api.temporal import TemporalConnection
@@ -123,26 +124,45 @@ def _unauthorized() -> ApiError:
     )
 
 
-def _authenticate(tokens: TokenBook, token: str | None) -> str:
+def _cross_site() -> ApiError:
+    return ApiError(
+        403,
+        "cross_site_request",
+        "a request that changes something is accepted with the session cookie only "
+        "from this site's own pages; API clients send `Authorization: Bearer <token>`",
+    )
+
+
+def _authenticate(tokens: TokenBook, token: str | None, request: Request | None = None) -> str:
+    if token is None and request is not None:
+        # No bearer token: the web page's session cookie, if the request is its own.
+        user = user_for_cookie(tokens, request.cookies.get(COOKIE_NAME))
+        if user is not None:
+            if request.method not in SAFE_METHODS and not same_origin(request):
+                raise _cross_site()
+            return user
     user = tokens.user_for(token)
     if user is None:
         raise _unauthorized()
     return user
 
 
-async def current_user(state: StateDep, credentials: BearerCredentials) -> str:
-    """The user named by the `Authorization: Bearer` token."""
-    return _authenticate(state.tokens, credentials.credentials if credentials else None)
+async def current_user(state: StateDep, credentials: BearerCredentials, request: Request) -> str:
+    """The user named by the `Authorization: Bearer` token, or by the web page's
+    session cookie (`onward.api.session`)."""
+    return _authenticate(state.tokens, credentials.credentials if credentials else None, request)
 
 
 async def stream_user(
     state: StateDep,
     credentials: BearerCredentials,
     query_token: Annotated[str | None, Depends(_query_token)],
+    request: Request,
 ) -> str:
-    """Like `current_user`, but also accepts `?token=` (browsers' `EventSource`)."""
+    """Like `current_user`, but also accepts `?token=` (`EventSource` clients that
+    hold a token; the web page uses its cookie)."""
     token = credentials.credentials if credentials else query_token
-    return _authenticate(state.tokens, token)
+    return _authenticate(state.tokens, token, request)
 
 
 CurrentUser = Annotated[str, Depends(current_user)]

@@ -234,3 +234,47 @@ class TemporalHealth(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     temporal: TemporalHealth
+
+
+def _exactly_one_point(schema: dict[str, Any]) -> None:
+    """The schema of a fork request: exactly one of the two, neither `null`."""
+    schema["minProperties"] = 1
+    schema["maxProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if branches:
+            prop.update(branches[0])
+        prop.pop("default", None)
+
+
+class ForkRequest(_Request):
+    """Where to fork: after `turn` turns (before the next user message), or at
+    transcript message index `at`. Exactly one. A point past the conversation's end
+    is a 409 (the schema cannot know how long the conversation is)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_point)
+
+    turn: int | None = Field(
+        default=None, ge=0, description="Turns to keep: 0 keeps none, 3 keeps the first three."
+    )
+    at: int | None = Field(
+        default=None, ge=0, description="Transcript messages to keep (an index into it)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        given = cast(dict[str, object], data)
+        if any(value is None for value in given.values()) or len(given) != 1:
+            raise ValueError("give exactly one of `turn` or `at`, as a number")
+        return given
+
+
+class TurnStopped(BaseModel):
+    """What a stop did."""
+
+    stopped: bool
+    """True when a turn was in progress and was stopped (its model call cancelled)."""
+    detail: str

@@ -6,9 +6,11 @@ items after `n`: nothing missed, nothing twice, even across API restarts, becaus
 offsets live in the workflow, not in the API process.
 
 Event names are the `ConversationEvent.type` (`message`, `status`, …) or `delta` for
-streamed model text. Two more carry no id: `end` when the conversation has ended and
-every retained item was sent, and `stream_error` if reading the stream failed (not
-`error`, which browsers' `EventSource` reserves for connection failures).
+streamed model text. Three more carry no id: `worker` when whether a worker runs the
+conversation changes (`{"polling": false, "detail": …}` while none does, then
+`{"polling": true}`), `end` when the conversation has ended and every retained item
+was sent, and `stream_error` if reading the stream failed (not `error`, which
+browsers' `EventSource` reserves for connection failures).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from temporalio.service import RPCError
 
 from onward.agent.events import TOPIC_DELTA
 from onward.api.stream_hub import StreamHub, StreamLagged
+from onward.api.worker_watch import WorkerStatus
 from onward.streaming import StreamItem
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -77,7 +80,9 @@ async def conversation_sse(
 ) -> AsyncIterator[bytes]:
     """The SSE body: events from `from_offset` on, keep-alives while idle, then `end`.
     `on_close` runs when the body ends, however it ends."""
-    queue: asyncio.Queue[StreamItem | BaseException | None] = asyncio.Queue(maxsize=256)
+    queue: asyncio.Queue[StreamItem | WorkerStatus | BaseException | None] = asyncio.Queue(
+        maxsize=256
+    )
 
     async def pump() -> None:
         try:
@@ -88,7 +93,7 @@ async def conversation_sse(
             await queue.put(exc)
 
     reader = asyncio.create_task(pump(), name=f"sse-{conversation_id}")
-    getter: asyncio.Task[StreamItem | BaseException | None] | None = None
+    getter: asyncio.Task[StreamItem | WorkerStatus | BaseException | None] | None = None
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()
         while True:
@@ -107,6 +112,9 @@ async def conversation_sse(
                 reason = stream_error_reason(got)
                 yield encode("stream_error", json.dumps({"reason": reason}))
                 return
+            if isinstance(got, WorkerStatus):
+                yield encode("worker", json.dumps(got.payload()))
+                continue
             yield encode(event_name(got), got.data.model_dump_json(), got.offset)
     finally:
         for task in (reader, getter):

@@ -11,6 +11,10 @@ A subscriber asking for items older than what its feed has read (the feed starte
 later, or dropped them) gets those with queries, which hold nothing on the workflow,
 and then continues from the buffer. A feed whose last subscriber left stays a while
 (`linger_s`), so a reconnecting client finds it, and then stops.
+
+While a read goes unanswered the feed also watches whether any worker runs the
+conversation (`onward.api.worker_watch`) and tells every subscriber when that
+changes, as a `WorkerStatus` between the items.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
+from onward.api.worker_watch import WorkerProbe, WorkerStatus, worker_answers
 from onward.exceptions import OnwardRuntimeError
 from onward.streaming import StreamItem, conversation_events, retained_events
 
@@ -52,6 +57,10 @@ class _Feed:
     """Set while the feed has subscribers."""
     task: asyncio.Task[None] | None = None
     linger: asyncio.TimerHandle | None = None
+    polling: bool | None = None
+    """Whether a worker answers this conversation's reads (None: not asked yet)."""
+    waiting_since: float | None = None
+    """Loop time the read in flight was sent at (None: no read in flight)."""
 
     @property
     def floor(self) -> int:
@@ -97,12 +106,31 @@ class StreamHub:
         keep_items: int = 5000,
         events: Events = conversation_events,
         retained: Retained = retained_events,
+        probe: WorkerProbe = worker_answers,
+        check_after_s: float = 3.0,
+        recheck_s: float = 5.0,
+        probe_timeout_s: float = 3.0,
     ) -> None:
+        """Args:
+        linger_s: How long a feed without subscribers stays for reconnecting ones.
+        keep_items: Items a feed keeps for subscribers that reconnect.
+        events: Reads the workflow's stream (one long-poll update at a time).
+        retained: Reads retained items by query (for subscribers behind the buffer).
+        probe: Asks whether a worker runs the conversation.
+        check_after_s: A read unanswered this long makes the feed ask `probe`.
+        recheck_s: Then ask again this often while the read stays unanswered (and
+            every second while no worker answered, to report one that starts).
+        probe_timeout_s: A worker that does not answer `probe` in this time is down.
+        """
         self._feeds: dict[str, _Feed] = {}
         self._linger_s = linger_s
         self._keep = keep_items
         self._events = events
         self._retained = retained
+        self._probe = probe
+        self._check_after_s = check_after_s
+        self._recheck_s = recheck_s
+        self._probe_timeout_s = probe_timeout_s
         self._ids = itertools.count()
 
     def pollers(self) -> int:
@@ -111,9 +139,13 @@ class StreamHub:
 
     async def subscribe(
         self, client: Client, conversation_id: str, from_offset: int
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncIterator[StreamItem | WorkerStatus]:
         """The conversation's items from `from_offset` on, until it has ended and every
-        item was read; raises what the poller raised, or `StreamLagged`."""
+        item was read; raises what the poller raised, or `StreamLagged`.
+
+        A `WorkerStatus(polling=False)` comes while no worker answers (at once for a
+        subscriber that joins then), and `WorkerStatus(polling=True)` after it once
+        one does."""
         feed = self._feed(client, conversation_id, from_offset)
         me = next(self._ids)
         feed.cursors[me] = from_offset
@@ -128,8 +160,17 @@ class StreamHub:
                     yield item
                     cursor = item.offset + 1
                 cursor = max(cursor, floor)
+            told: bool | None = None
             while True:
                 changed = feed.changed
+                if feed.polling is False and told is not False:
+                    told = False
+                    yield WorkerStatus(polling=False)
+                    continue
+                if feed.polling is True and told is False:
+                    told = True
+                    yield WorkerStatus(polling=True)
+                    continue
                 if cursor < feed.floor:
                     raise StreamLagged(
                         f"this stream fell behind by more than {self._keep} events; "
@@ -169,16 +210,25 @@ class StreamHub:
 
     async def _poll(self, client: Client, feed: _Feed) -> None:
         items = aiter(self._events(client, feed.conversation_id, feed.start))
+        loop = asyncio.get_running_loop()
+        watcher = asyncio.create_task(
+            self._watch_worker(client, feed), name=f"stream-worker-{feed.conversation_id}"
+        )
         try:
             while True:
                 # The next item may mean the next long-poll update on the workflow: a
                 # feed nobody reads (lingering) sends none, so that it holds nothing
                 # that keeps a workflow from closing, and it costs nothing while idle.
                 await feed.wanted.wait()
+                feed.waiting_since = loop.time()
                 try:
                     item = await anext(items)
                 except StopAsyncIteration:
                     break
+                finally:
+                    feed.waiting_since = None
+                # Only workflow code answers a read: a worker is running it.
+                self._set_polling(feed, True)
                 feed.append(item, self._keep)
         except asyncio.CancelledError:
             raise
@@ -188,8 +238,46 @@ class StreamHub:
             if self._feeds.get(feed.conversation_id) is feed:
                 del self._feeds[feed.conversation_id]
         finally:
+            watcher.cancel()
             feed.done = True
             feed.notify()
+
+    async def _watch_worker(self, client: Client, feed: _Feed) -> None:
+        """Ask whether a worker runs the conversation while a read goes unanswered."""
+        loop = asyncio.get_running_loop()
+        last_asked = -float("inf")
+        while True:
+            # Once no worker answered, ask every second so that one starting is
+            # reported promptly; otherwise every `recheck_s`.
+            every = 1.0 if feed.polling is False else self._recheck_s
+            since = feed.waiting_since
+            now = loop.time()
+            due = (
+                since is not None
+                and feed.wanted.is_set()
+                and now - since >= self._check_after_s
+                and now - last_asked >= every
+            )
+            if not due:
+                await asyncio.sleep(0.5)
+                continue
+            last_asked = now
+            try:
+                answered = await self._probe(client, feed.conversation_id, self._probe_timeout_s)
+            except Exception:  # a failed question says nothing about the worker
+                answered = None
+            # A read answered meanwhile is the better evidence: it set `polling`.
+            if answered is not None and feed.waiting_since == since:
+                self._set_polling(feed, answered)
+
+    def _set_polling(self, feed: _Feed, polling: bool) -> None:
+        if feed.polling is polling:
+            return
+        if feed.polling is None and polling:
+            feed.polling = True  # nothing to tell: nobody heard otherwise
+            return
+        feed.polling = polling
+        feed.notify()
 
     def _linger(self, feed: _Feed) -> None:
         if self._feeds.get(feed.conversation_id) is not feed:

@@ -30,7 +30,7 @@ from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
-from onward.agent.decisions import AskUser, GuardrailVerdict, Refuse
+from onward.agent.decisions import AskUser, Finish, GuardrailVerdict, Refuse
 from onward.agent.messages import ToolCallMessage, ToolResultMessage, Usage, UserMessage
 from onward.agent.text_calls import might_open_tool_call
 from onward.config import ModelStream, Settings
@@ -156,9 +156,10 @@ class ProviderModel:
         names = tool_names(request.goal, review=request.review)
         if request.review:
             return await self._review(request, names)
+        instructions = decide_instructions(request.goal, names)
         messages = to_pai_messages(
             request.messages,
-            decide_instructions(request.goal, names),
+            instructions,
             request.repair_hint,
             text_with_calls=self._compatible,
         )
@@ -175,6 +176,14 @@ class ProviderModel:
             call_salt=_call_salt(request),
             answered=_answered(request),
         )
+        if isinstance(decision, AskUser | Finish):
+            said = decision.text if isinstance(decision, AskUser) else decision.answer
+            if echoes_instructions(said, instructions):
+                # Small local models sometimes answer with a line of their own prompt.
+                raise MalformedModelOutput(
+                    "the answer repeats your instructions instead of replying to the user",
+                    usage,
+                )
         if isinstance(decision, AskUser):
             await gate.release(decision.text)
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
@@ -457,3 +466,10 @@ __all__ = [
     "split_model_id",
     "to_pai_messages",
 ]
+
+
+def echoes_instructions(text: str, instructions: str) -> bool:
+    """Whether `text` is nothing but a piece of the system prompt (at least a short
+    sentence of it), which no user asked to hear."""
+    said = " ".join(text.split())
+    return len(said) >= 24 and said in " ".join(instructions.split())

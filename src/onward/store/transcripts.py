@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from onward.agent.contracts import TranscriptRef
+from onward.agent.contracts import ToolCallRecord, TranscriptRef
 from onward.agent.messages import MESSAGES_ADAPTER, Message, ToolResultMessage
 from onward.config import Settings
 from onward.exceptions import TranscriptMissing
@@ -184,6 +184,18 @@ class TranscriptStore(ABC):
                 data = await self.get_blob(conversation_id, m.content_ref)
                 m = m.model_copy(update={"content": RESULT_ADAPTER.validate_json(data)})
             out.append(m)
+        return out
+
+    async def resolve_records(
+        self, conversation_id: str, records: Sequence[ToolCallRecord]
+    ) -> list[ToolCallRecord]:
+        """`records` with every result the workflow keeps by reference given its content."""
+        out: list[ToolCallRecord] = []
+        for r in records:
+            if r.result_ref and r.result is None:
+                data = await self.get_blob(conversation_id, r.result_ref)
+                r = r.model_copy(update={"result": RESULT_ADAPTER.validate_json(data)})
+            out.append(r)
         return out
 
 

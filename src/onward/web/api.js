@@ -1,8 +1,11 @@
 // The HTTP API client and small DOM helpers shared by the page's modules.
+//
+// The page holds no token: the browser sends the HttpOnly session cookie that
+// `POST /session` set, on every request to this origin.
 
 export const session = {
-  token: null,
   onUnauthorized: () => {},
+  onUnavailable: () => {},
 };
 
 export const $ = (id) => document.getElementById(id);
@@ -16,11 +19,12 @@ export class ApiError extends Error {
 }
 
 export async function api(path, options = {}) {
-  const headers = { Authorization: "Bearer " + session.token };
+  const headers = {};
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
     method: options.method || "GET",
     headers,
+    credentials: "same-origin",
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
   if (response.status === 204) return null;
@@ -32,7 +36,8 @@ export async function api(path, options = {}) {
   }
   if (!response.ok) {
     const error = (data && data.error) || {};
-    if (response.status === 401) session.onUnauthorized();
+    if (response.status === 401 && !options.quiet) session.onUnauthorized();
+    if (response.status === 503) session.onUnavailable();
     throw new ApiError(response.status, error.code || "http_" + response.status,
       error.reason || response.statusText);
   }

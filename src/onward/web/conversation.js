@@ -1,54 +1,42 @@
 // One open conversation: its transcript, tool cards, approvals and live event stream,
-// and the progress of the sub-agents it delegates to (lines between the messages).
+// the messages waiting to be taken (queued), and the progress of the sub-agents it
+// delegates to (lines between the messages).
 //
 // Safety rule: text from the model or a user never reaches innerHTML unescaped. Plain
 // text goes through textContent; assistant replies go through renderMarkdown, which
 // escapes everything first and only then adds a few fixed tags.
 
-import { $, api, el, session, showError, usageText } from "./api.js";
+import { $, api, el, showError, usageText } from "./api.js";
+import { AGENT_STATES, ToolCard } from "./cards.js";
 import { renderMarkdown } from "./markdown.js";
 
 const OFFSET_KEY = "onward.offset.";
-const STREAM_EVENTS = [
-  "message", "status", "usage", "model_call_started", "tool_call_proposed",
-  "tool_call_started", "tool_call_finished", "approval_requested", "approval_decided",
-  "agent_started", "agent_finished", "handoff", "review", "delta",
-];
-const PLAN_TOOL = "delegate";
-const AGENT_STATES = {
-  finished: "finished",
-  asked: "needs more information",
-  budget_exhausted: "stopped at its budget",
-  cancelled: "cancelled",
-  failed: "failed",
-  ended: "ended",
-  reused: "reused (done earlier)",
-};
-const STATUS_LABELS = {
-  waiting_for_user: "waiting for you",
-  thinking: "thinking…",
-  retrying_model: "retrying the model",
-  running_tools: "running tools",
-  waiting_for_approval: "waiting for approval",
-  delegating: "agents working",
-  budget_exhausted: "budget reached",
-  ended: "ended",
-};
+const TIMES_KEY = "onward.times.";
+const BOTTOM_SLACK_PX = 48;
 
 export class ConversationView {
-  constructor(id, goals) {
+  /**
+   * @param {string} id
+   * @param {{goals: Map, vocab: object, onWorker: Function, onStatus: Function,
+   *          onFork: Function, announce: Function}} ctx
+   */
+  constructor(id, ctx) {
     this.id = id;
-    this.goals = goals; // name -> goal, for the starter prompt
+    this.ctx = ctx;
     this.rendered = new Map(); // transcript index -> element
-    this.cards = new Map(); // call id -> tool card
+    this.cards = new Map(); // call id -> ToolCard
     this.pending = new Map(); // call id -> pending approval
+    this.queued = new Map(); // message id -> its "queued" bubble
     this.agents = new Map(); // child conversation id -> its progress line
+    this.users = []; // [index, text] of the user's messages, in order
     this.streamIndex = -1; // transcript index of the latest message seen on the stream
     this.lastOffset = Number(sessionStorage.getItem(OFFSET_KEY + id) ?? -1);
+    this.times = JSON.parse(localStorage.getItem(TIMES_KEY + id) || "{}");
     this.source = null;
     this.retry = null;
     this.closed = false;
     this.ended = false;
+    this.status = null;
     this.streamKey = null;
     this.streaming = el("div", "message assistant streaming");
     this.streaming.hidden = true;
@@ -57,20 +45,21 @@ export class ConversationView {
 
   async open() {
     const detail = await api(`/v1/conversations/${encodeURIComponent(this.id)}`);
-    if (this.closed) return;
+    if (this.closed) return detail;
     $("conversation-goal").textContent = detail.goal;
     $("workflow-link").href = detail.links.workflow;
-    const goal = this.goals.get(detail.goal);
+    const goal = this.ctx.goals.get(detail.goal);
     if (goal && goal.starter_prompt) {
-      const intro = el("div", "message intro", goal.starter_prompt);
-      $("messages").insertBefore(intro, this.streaming);
+      $("messages").insertBefore(el("div", "message intro", goal.starter_prompt), this.streaming);
     }
-    detail.messages.forEach((message, i) => this.renderMessage(detail.offset + i, message));
+    detail.messages.forEach((message, i) => this.renderMessage(detail.offset + i, message, false));
     this.streamIndex = detail.offset + detail.messages.length - 1;
     for (const approval of detail.pending_approvals) this.approvalRequested(approval);
-    this.setStatus(detail.status, detail.status_detail);
+    this.setStatus(detail.status, { detail: detail.status_detail });
     $("usage").textContent = usageText(detail.usage);
+    this.scroll(true);
     this.connect();
+    return detail;
   }
 
   close() {
@@ -79,21 +68,23 @@ export class ConversationView {
     if (this.source) this.source.close();
   }
 
-  // EventSource reconnects by itself (sending Last-Event-ID) after a dropped
-  // connection; after an HTTP error it gives up, and we reconnect from our offset.
+  // The session cookie authenticates the stream (no token in its URL). EventSource
+  // reconnects by itself (sending Last-Event-ID) after a dropped connection; after an
+  // HTTP error it gives up, and we reconnect from our offset.
   connect() {
     if (this.closed || this.ended) return;
-    const url = `/v1/conversations/${encodeURIComponent(this.id)}/events` +
-      `?token=${encodeURIComponent(session.token)}&after=${this.lastOffset}`;
+    const url = `/v1/conversations/${encodeURIComponent(this.id)}/events?after=${this.lastOffset}`;
     const source = new EventSource(url);
     this.source = source;
-    for (const name of STREAM_EVENTS) {
+    for (const name of this.ctx.vocab.event_types) {
       source.addEventListener(name, (e) => this.onEvent(name, e));
     }
+    source.addEventListener("delta", (e) => this.onEvent("delta", e));
+    source.addEventListener("worker", (e) => this.ctx.onWorker(this.id, JSON.parse(e.data)));
     source.addEventListener("end", () => {
       source.close();
       this.ended = true;
-      this.setStatus("ended");
+      this.setStatus("ended", {});
     });
     source.addEventListener("stream_error", (e) => {
       source.close();
@@ -121,12 +112,13 @@ export class ConversationView {
       case "model_call_started": return this.resetStreaming();
       case "message":
         this.streamIndex = data.index;
-        return this.renderMessage(data.index, data.message);
-      case "status": return this.setStatus(data.status, data.detail);
+        return this.renderMessage(data.index, data.message, true);
+      case "message_queued": return this.showQueued(data.message_id, data.detail || "", "queued", false);
+      case "status": return this.setStatus(data.status, data);
       case "usage": $("usage").textContent = usageText(data.usage); return;
-      case "tool_call_started": return this.cardState(data.call_id, "running…", null);
+      case "tool_call_started": return this.cards.get(data.call_id)?.setState("running…", null);
       case "tool_call_finished":
-        return this.cardState(data.call_id, data.ok ? "done" : "failed", data.ok ? "done" : "failed");
+        return this.cards.get(data.call_id)?.setState(data.ok ? "done" : "failed", data.ok ? "done" : "failed");
       case "approval_requested": return this.approvalRequested(data);
       case "approval_decided": return this.approvalDecided(data.call_id, data.decision);
       case "agent_started": return this.agentProgress(data, "running", "running");
@@ -151,6 +143,7 @@ export class ConversationView {
   }
 
   delta(d) {
+    const follow = this.atBottom();
     const key = d.call + "#" + d.attempt; // a retried call starts its text over
     if (key !== this.streamKey) {
       this.streamKey = key;
@@ -158,7 +151,33 @@ export class ConversationView {
     }
     this.streaming.textContent += d.text;
     this.streaming.hidden = false;
-    this.scroll();
+    this.scroll(follow);
+  }
+
+  // A message the user sent that the agent has not taken yet: after everything else,
+  // marked until the transcript has the message with its id.
+  showQueued(messageId, text, mark, mine = false) {
+    let bubble = this.queued.get(messageId);
+    if (!bubble) {
+      if ([...this.rendered.values()].some((n) => n.dataset.messageId === messageId)) return null;
+      const follow = this.atBottom();
+      bubble = el("div", "message user queued");
+      bubble.append(el("div", "text", text), el("span", "queued-mark"));
+      $("messages").append(bubble);
+      if (messageId) this.queued.set(messageId, bubble);
+      this.scroll(follow || mine); // what the user just sent is always brought into view
+    }
+    bubble.querySelector(".queued-mark").textContent = mark;
+    bubble.dataset.mark = mark;
+    return bubble;
+  }
+
+  rekeyQueued(bubble, messageId) {
+    if (this.rendered.size && [...this.rendered.values()].some((n) => n.dataset.messageId === messageId)) {
+      bubble.remove(); // the stream was faster than the POST's answer
+      return;
+    }
+    this.queued.set(messageId, bubble);
   }
 
   place(index, node) {
@@ -173,123 +192,120 @@ export class ConversationView {
   }
 
   insertAt(index, node) {
+    const follow = this.atBottom();
     node.dataset.index = String(index);
     const box = $("messages");
     const later = [...box.children].find((c) => c.dataset.index !== undefined && Number(c.dataset.index) > index);
     box.insertBefore(node, later || this.streaming);
-    this.scroll();
+    this.scroll(follow);
   }
 
-  renderMessage(index, m) {
+  stamp(index, live) {
+    if (live && !this.times[index]) {
+      this.times[index] = Date.now();
+      localStorage.setItem(TIMES_KEY + this.id, JSON.stringify(this.times));
+    }
+    const t = this.times[index];
+    return t ? new Date(t) : null;
+  }
+
+  // Copy, time and (for the user's messages) "fork from here", shown on hover/focus.
+  actions(index, text, kind, live) {
+    const bar = el("div", "message-actions");
+    const when = this.stamp(index, live);
+    if (when) {
+      const time = el("time", "message-time", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+      time.dateTime = when.toISOString();
+      time.title = when.toLocaleString();
+      bar.append(time);
+    }
+    const copy = el("button", "copy", "Copy");
+    copy.type = "button";
+    copy.title = "Copy this message";
+    copy.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(text);
+        copy.textContent = "Copied";
+        setTimeout(() => { copy.textContent = "Copy"; }, 1500);
+      } catch (error) {
+        showError(error);
+      }
+    });
+    bar.append(copy);
+    if (kind === "user") {
+      const fork = el("button", "fork", "Fork from here");
+      fork.type = "button";
+      fork.title = "Start a new conversation with everything before this message, to send a different one";
+      fork.addEventListener("click", () => this.ctx.onFork(this.id, index, text));
+      bar.append(fork);
+    }
+    return bar;
+  }
+
+  renderMessage(index, m, live) {
     if (this.rendered.has(index)) return;
     if (m.kind === "user") {
-      this.place(index, el("div", "message user", m.text));
+      const node = el("div", "message user");
+      node.append(el("div", "text", m.text), this.actions(index, m.text, "user", live));
+      if (m.id) {
+        node.dataset.messageId = m.id;
+        this.queued.get(m.id)?.remove();
+        this.queued.delete(m.id);
+      }
+      this.users.push([index, m.text]);
+      this.place(index, node);
     } else if (m.kind === "assistant") {
       const node = el("div", "message assistant");
-      node.innerHTML = renderMarkdown(m.text); // escaped first: see renderMarkdown
+      const body = el("div", "text");
+      body.innerHTML = renderMarkdown(m.text); // escaped first: see renderMarkdown
+      node.append(body, this.actions(index, m.text, "assistant", live));
       this.resetStreaming();
       this.place(index, node);
+      if (live) this.ctx.announce(m.text);
     } else if (m.kind === "notice") {
       this.place(index, el("div", `message notice ${m.level}`, m.text));
+      if (live) this.ctx.announce(m.text);
     } else if (m.kind === "tool_call") {
-      this.place(index, this.card(m.call_id, m.tool, m.args));
+      const card = this.cards.get(m.call_id) || this.card(m.call_id, m.tool, m.args);
+      this.rendered.set(index, card.node);
+      if (!card.node.isConnected) this.place(index, card.node);
     } else if (m.kind === "tool_result") {
       const card = this.cards.get(m.call_id) || this.card(m.call_id, m.tool, null);
-      card.querySelector(".result-label").hidden = false;
-      const steps = m.tool === PLAN_TOOL ? planSteps(m.content) : null;
-      if (steps) {
-        card.querySelector(".result")?.replaceWith(stepList("result", steps, stepResult));
-        this.cardState(m.call_id, m.ok ? "done" : "not all steps finished", m.ok ? "done" : "failed");
-      } else {
-        const body = m.ok ? m.content : m.error;
-        const pre = card.querySelector(".result");
-        pre.hidden = false;
-        pre.textContent = typeof body === "string" ? body : JSON.stringify(body, null, 2);
-        this.cardState(m.call_id, m.ok ? "done" : "failed", m.ok ? "done" : "failed");
-      }
-      this.rendered.set(index, card);
-      if (!card.isConnected) this.place(index, card);
+      card.setResult(m.ok, m.content, m.error);
+      this.rendered.set(index, card.node);
+      if (!card.node.isConnected) this.place(index, card.node);
     }
   }
 
   card(callId, tool, args) {
-    const card = el("div", "tool-card");
-    card.dataset.callId = callId;
-    const head = el("div", "tool-head");
-    const steps = tool === PLAN_TOOL ? planSteps(args) : null;
-    head.append(el("span", "tool-name", tool), el("span", "tool-state", steps ? "agents working…" : "proposed"));
-    let shown;
-    if (steps) {
-      shown = stepList("args", steps, planStep);
-    } else {
-      shown = el("pre", "args", args ? JSON.stringify(args, null, 2) : "");
-      shown.hidden = !args;
-    }
-    const label = el("div", "result-label", steps ? "results" : "result");
-    label.hidden = true;
-    const result = el("pre", "result");
-    result.hidden = true;
-    card.append(head, shown, label, result);
+    const card = new ToolCard(callId, tool, args);
     this.cards.set(callId, card);
     return card;
-  }
-
-  cardState(callId, text, cls) {
-    const card = this.cards.get(callId);
-    if (!card) return;
-    card.querySelector(".tool-state").textContent = text;
-    card.classList.remove("pending", "done", "failed");
-    if (cls) card.classList.add(cls);
   }
 
   approvalRequested(a) {
     this.pending.set(a.call_id, a);
     const card = this.cards.get(a.call_id) || this.card(a.call_id, a.tool, a.args);
-    if (!card.isConnected) $("messages").insertBefore(card, this.streaming);
-    card.querySelector(".approval")?.remove();
-    card.querySelector(".tool-agent")?.remove();
-    if (a.agent) {
-      // A sub-agent asked: its tool call is in its own conversation, decided here.
-      const asker = el("span", "tool-agent", `asked by ${a.agent}`);
-      asker.title = a.conversation_id || "";
-      card.querySelector(".tool-head").append(asker);
-    }
-    this.cardState(a.call_id, "needs your approval", "pending");
-    const row = el("div", "approval");
-    const feedback = el("input");
-    feedback.placeholder = "Feedback for the agent (optional, sent with Reject)";
-    const approve = el("button", "approve", "Approve");
-    const reject = el("button", "reject", "Reject");
-    approve.type = reject.type = "button";
-    approve.dataset.callId = reject.dataset.callId = a.call_id;
-    const decide = async (decision) => {
-      approve.disabled = reject.disabled = true;
+    if (!card.node.isConnected) $("messages").insertBefore(card.node, this.streaming);
+    card.askApproval(a.agent, a.conversation_id, async (decision, feedback) => {
       try {
         await api(`/v1/conversations/${encodeURIComponent(this.id)}/approvals/${encodeURIComponent(a.call_id)}`, {
           method: "POST",
-          body: { decision, args_hash: a.args_hash, feedback: feedback.value || null },
+          body: { decision, args_hash: a.args_hash, feedback },
         });
+        return true;
       } catch (error) {
-        approve.disabled = reject.disabled = false;
         showError(error);
+        return false;
       }
-    };
-    approve.addEventListener("click", () => decide("approve"));
-    reject.addEventListener("click", () => decide("reject"));
-    row.append(approve, reject, feedback);
-    card.append(row);
+    });
     this.updateBadge();
-    this.scroll();
+    this.scroll(true);
   }
 
   approvalDecided(callId, decision) {
     this.pending.delete(callId);
-    const card = this.cards.get(callId);
-    if (card) {
-      card.querySelector(".approval")?.remove();
-      const label = { approve: "approved", reject: "rejected", expired: "expired" }[decision] || decision;
-      this.cardState(callId, label, decision === "approve" ? null : "failed");
-    }
+    this.cards.get(callId)?.decided(decision);
     this.updateBadge();
   }
 
@@ -323,14 +339,35 @@ export class ConversationView {
     badge.textContent = n === 1 ? "1 approval pending" : `${n} approvals pending`;
   }
 
-  setStatus(status, detail) {
+  setStatus(status, event) {
+    this.status = status;
     const node = $("status");
     node.dataset.status = status;
-    node.textContent = STATUS_LABELS[status] || status;
-    node.title = detail || "";
+    node.textContent = this.ctx.vocab.status_words[status] || status;
+    node.title = event.detail || "";
+    clearInterval(this.countdown);
+    const words = $("status-words");
+    words.textContent = "";
+    if (status === "retrying_model") {
+      // In words: which attempt, why, and when the next one runs (counting down).
+      const due = event.retry_in_s != null ? Date.now() + event.retry_in_s * 1000 : null;
+      // The detail's own "retrying in N s" goes stale: its reason is kept, the
+      // countdown is ours.
+      const detail = event.detail || "";
+      const of = /attempt \d+ of \d+/.exec(detail);
+      const attempt = of ? of[0] : event.attempt ? `attempt ${event.attempt}` : null;
+      const reason = detail.split(";")[0].trim();
+      const say = () => {
+        const parts = [attempt ? `The model call is being retried (${attempt})` : "The model call is being retried"];
+        if (due !== null) parts.push(`next try in ${Math.max(0, Math.ceil((due - Date.now()) / 1000))} s`);
+        words.textContent = parts.join(", ") + "." + (reason ? ` ${reason.replace(/\.?$/, ".")}` : "");
+      };
+      say();
+      if (due !== null) this.countdown = setInterval(say, 1000);
+    }
     const budget = status === "budget_exhausted";
     $("budget-form").hidden = !budget;
-    $("budget-reason").textContent = budget ? detail || "The budget is reached." : "";
+    $("budget-reason").textContent = budget ? event.detail || "The budget is reached." : "";
     const ended = status === "ended";
     $("message-input").disabled = ended;
     $("send-button").disabled = ended;
@@ -339,48 +376,27 @@ export class ConversationView {
       this.pending.clear();
       this.updateBadge();
     }
+    this.ctx.onStatus(this);
   }
 
-  scroll() {
+  busy() {
+    return (this.ctx.vocab.busy_statuses || []).includes(this.status);
+  }
+
+  lastUserText() {
+    const last = this.users[this.users.length - 1];
+    return last ? last[1] : null;
+  }
+
+  atBottom() {
+    const box = $("messages");
+    return box.scrollHeight - box.scrollTop - box.clientHeight < BOTTOM_SLACK_PX;
+  }
+
+  // Follows new content only when the reader was at the bottom (or `force`).
+  scroll(force) {
+    if (!force) return;
     const box = $("messages");
     box.scrollTop = box.scrollHeight;
   }
-}
-
-// The steps of a `delegate` call's arguments or result, if they look like them.
-function planSteps(value) {
-  const steps = value && typeof value === "object" ? value.steps : null;
-  return Array.isArray(steps) && steps.every((s) => s && typeof s === "object") ? steps : null;
-}
-
-function stepList(className, steps, render) {
-  const list = el("ol", `plan-steps ${className}`);
-  for (const step of steps) list.append(render(step));
-  return list;
-}
-
-// A planned step: which agent, after which steps, and its instruction.
-function planStep(step) {
-  const item = el("li");
-  const head = el("div", "step-head");
-  head.append(el("span", "step-id", String(step.id)), " ", el("span", "agent-name", String(step.goal)));
-  const after = Array.isArray(step.depends_on) ? step.depends_on : [];
-  if (after.length) head.append(" ", el("span", "step-after", `after ${after.join(", ")}`));
-  item.append(head, el("div", "step-text", String(step.instruction ?? "")));
-  return item;
-}
-
-// A step's outcome and its answer (or what it had done when it stopped).
-function stepResult(step) {
-  const item = el("li", step.outcome === "finished" ? "done" : "failed");
-  const head = el("div", "step-head");
-  const state = AGENT_STATES[step.outcome] || String(step.outcome);
-  head.append(
-    el("span", "step-id", String(step.step_id)), " ",
-    el("span", "agent-name", String(step.goal)), " ",
-    el("span", "step-outcome", step.reused ? `${state}, reused` : state),
-  );
-  item.title = step.conversation_id || "";
-  item.append(head, el("div", "step-text", String(step.answer || step.partial || "no answer")));
-  return item;
 }

@@ -18,12 +18,30 @@ function inlineMarkdown(escaped) {
       return part
         .replace(/\*\*([^*<]+)\*\*/g, "<strong>$1</strong>")
         .replace(/(^|[\s(])\*([^*<\s][^*<]*)\*(?=$|[\s).,!?:;])/g, "$1<em>$2</em>")
-        .replace(
-          /\[([^\]<]+)\]\((https?:\/\/[^\s)<]+)\)/g,
-          '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>',
-        );
+        .split(/(\[[^\]<]+\]\(https?:\/\/[^\s)<]+\))/)
+        .map((piece, j) => {
+          if (j % 2 === 1) {
+            const [, label, url] = /^\[([^\]<]+)\]\((.+)\)$/.exec(piece);
+            return link(url, label);
+          }
+          // A bare URL (a pay link) is a link too; the entities of escaped quotes and
+          // brackets end it, so it cannot leave its attribute.
+          return piece.replace(BARE_URL, (url) => {
+            const trail = /[.,;:!?)]+$/.exec(url);
+            const cut = trail && !/&[a-z0-9#]+;$/i.test(url) ? trail[0] : "";
+            const target = cut ? url.slice(0, -cut.length) : url;
+            return link(target, target) + cut;
+          });
+        })
+        .join("");
     })
     .join("");
+}
+
+const BARE_URL = /https?:\/\/(?:(?!&quot;|&#39;|&lt;|&gt;)[^\s<])+/g;
+
+function link(url, label) {
+  return `<a href="${url}" target="_blank" rel="noopener noreferrer">${label}</a>`;
 }
 
 // A small, safe subset: paragraphs, line breaks, `- ` lists, ``` code blocks,

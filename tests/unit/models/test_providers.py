@@ -105,6 +105,20 @@ async def test_invalid_json_arguments_are_malformed_with_usage(
     assert usage is not None and getattr(usage, "requests", 0) == 1
 
 
+async def test_an_answer_that_repeats_the_prompt_is_malformed(
+    fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
+) -> None:
+    # What Qwen2.5 0.5B answered on llama.cpp: the first line of its own system prompt.
+    echo = f"You are the agent for the goal `{adder_goal.name}`: {adder_goal.description}"
+    fake_openai.enqueue(FakeReply(text=echo))
+    with pytest.raises(MalformedModelOutput, match="repeats your instructions"):
+        await model_for(fake_openai).decide(ask(adder_goal))
+    # A short reply that happens to be in the prompt ("Add the numbers") is an answer.
+    fake_openai.enqueue(FakeReply(text="Add the numbers."))
+    response = await model_for(fake_openai).decide(ask(adder_goal))
+    assert response.decision == AskUser(text="Add the numbers.")
+
+
 async def test_empty_reply_is_malformed(
     fake_openai: FakeOpenAIServer, adder_goal: GoalSpec
 ) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from onward.agent.events import EventType
 from onward.api.creating import create
 from onward.api.deps import (
     ConversationsDep,
@@ -29,7 +28,9 @@ from onward.api.deps import (
 from onward.api.erasing import EraserDep
 from onward.api.errors import ApiError, error_responses, not_found
 from onward.api.idempotency import IdempotencyKey, fingerprint, message_id_for, update_id_for
+from onward.api.links import links, workflow_url
 from onward.api.quotas import check_open_conversations
+from onward.api.routers import conversation_control
 from onward.api.schemas import (
     ApprovalRecorded,
     ApprovalRequest,
@@ -37,7 +38,6 @@ from onward.api.schemas import (
     ConversationCreated,
     ConversationDetail,
     ConversationEnded,
-    ConversationLinks,
     ConversationList,
     ConversationSummary,
     CreateConversationRequest,
@@ -47,10 +47,12 @@ from onward.api.schemas import (
     SendMessageRequest,
 )
 from onward.api.sse import conversation_sse, resume_offset
+from onward.api.sse_doc import SSE_DOC
 from onward.config import Settings
 from onward.conversations import ConversationNotFound
 from onward.exceptions import InputRejected
-from onward.redaction import public_url
+
+__all__ = ["router", "workflow_url"]
 
 router = APIRouter(
     prefix="/v1/conversations",
@@ -61,21 +63,6 @@ _OWNED = error_responses(404)
 _INPUT = error_responses(400, 404, 409, 413, 429)
 _NO_MESSAGES = 2**31 - 1
 """A transcript offset past any real one, for snapshots that need no messages."""
-
-
-def workflow_url(settings: Settings, conversation_id: str) -> str:
-    """The conversation's workflow page in the Temporal Web UI."""
-    namespace = quote(settings.temporal_namespace, safe="")
-    # Links go to every user: never with the credentials a configured URL may carry.
-    base = public_url(settings.web_ui_url)
-    return f"{base}/namespaces/{namespace}/workflows/{quote(conversation_id)}"
-
-
-def links(settings: Settings, conversation_id: str) -> ConversationLinks:
-    own = f"/v1/conversations/{quote(conversation_id)}"
-    return ConversationLinks(
-        self=own, events=f"{own}/events", workflow=workflow_url(settings, conversation_id)
-    )
 
 
 def checked_text(text: str, settings: Settings) -> str:
@@ -324,58 +311,10 @@ async def end_conversation(
     return ConversationEnded(id=cid)
 
 
-def _sse_event(names: list[str], payload: dict[str, Any]) -> dict[str, Any]:
-    """One kind of event as OpenAPI 3.2 documents event streams: `data` is JSON text."""
-    return {
-        "type": "object",
-        "required": ["event", "data"],
-        "properties": {
-            "event": {"enum": names},
-            "id": {"type": "string"},
-            "data": {
-                "type": "string",
-                "contentMediaType": "application/json",
-                "contentSchema": payload,
-            },
-        },
-    }
-
-
-def _one_string(name: str) -> dict[str, Any]:
-    return {"type": "object", "required": [name], "properties": {name: {"type": "string"}}}
-
-
-_SSE_DOC: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "`text/event-stream`. Each event's `id` is its stream offset; "
-        "`event` is the `ConversationEvent.type` (data: a `ConversationEvent`) or "
-        "`delta` (data: a `TokenDelta`). `end` (no id) follows the last event of an "
-        "ended conversation; `stream_error` (no id) reports a failure to read the stream. "
-        "Comment lines are keep-alives.",
-        "content": {
-            "text/event-stream": {
-                "schema": {
-                    "oneOf": [
-                        _sse_event(
-                            list(get_args(EventType)),
-                            {"$ref": "#/components/schemas/ConversationEvent"},
-                        ),
-                        _sse_event(["delta"], {"$ref": "#/components/schemas/TokenDelta"}),
-                        _sse_event(["end"], _one_string("conversation_id")),
-                        _sse_event(["stream_error"], _one_string("reason")),
-                    ]
-                }
-            }
-        },
-    },
-    **error_responses(404, 429),
-}
-
-
 @router.get(
     "/{conversation_id}/events",
     response_class=StreamingResponse,
-    responses=_SSE_DOC,
+    responses=SSE_DOC,
     summary="Stream live events (SSE)",
 )
 async def stream_events(
@@ -418,3 +357,6 @@ async def stream_events(
         # Also when the body never ran (the client left before it started).
         background=BackgroundTask(slot.release),
     )
+
+
+router.include_router(conversation_control.router)
