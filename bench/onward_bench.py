@@ -26,7 +26,7 @@ from onward.activities.tools import ToolActivities
 from onward.agent.workflow import ConversationWorkflow
 from onward.config import Settings, WorkflowSandbox
 from onward.conversations import Conversations
-from onward.goals.registry import load_goals
+from onward.goals.catalog import GoalCatalog
 from onward.models.base import Model
 from onward.store.transcripts import transcript_store
 from onward.testing import ScriptedModel
@@ -92,14 +92,17 @@ def one_queue_workers(client: Client, settings: Settings, model: Model) -> list[
     """What-if, not how onward runs: model calls on the conversation's own task queue,
     so the server hands each one to the worker in its workflow task's reply (eager
     activity dispatch) instead of through the llm queue, and nothing caps them."""
-    load_goals(settings.goal_modules)
+    catalog = GoalCatalog.discover(settings.goal_modules)
     store = transcript_store(settings)
     return [
         Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[ConversationWorkflow],
-            activities=[ToolActivities(store).run_tool, *LlmActivities(model, store).all()],
+            activities=[
+                ToolActivities(store, catalog).run_tool,
+                *LlmActivities(model, store).all(),
+            ],
             workflow_runner=workflow_runner(settings),
         )
     ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -15,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from onward.agent.contracts import ConversationResult
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.goals import Goal, GoalCatalog
 from onward.models.base import Model
 from onward.testing import local_dev_environment, time_skipping_environment
 from onward.worker import build_workers, running_workers
@@ -31,10 +33,16 @@ def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("onward-data")
 
 
+TEST_GOAL_MODULES = ["tests.workflows.toolbox", "tests.workflows.team_goals"]
+"""The small goals many tests use (`test-math`, `test-planner`, ...), found the way
+`onward up` finds a user's goal modules."""
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     suffix = uuid.uuid4().hex[:8]
     values: dict[str, object] = {
         "data_dir": data_dir,
+        "goal_modules": TEST_GOAL_MODULES,
         "task_queue": f"onward-{suffix}",
         "llm_task_queue": f"onward-llm-{suffix}",
         # The time-skipping test server has no custom search attributes.
@@ -64,15 +72,31 @@ async def dev_env(session_data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-AgentFactory = Callable[[Model], AbstractAsyncContextManager[Conversations]]
+class AgentFactory(Protocol):
+    """`async with factory(model) as convs:` runs workers; `goals` join the catalog."""
+
+    def __call__(
+        self, model: Model, goals: Sequence[Goal] = ()
+    ) -> AbstractAsyncContextManager[Conversations]: ...
 
 
-def agent_factory(env: WorkflowEnvironment, settings: Settings) -> AgentFactory:
+def catalog_for(settings: Settings, goals: Sequence[Goal] = ()) -> GoalCatalog:
+    """The bundled examples, the test goal modules in `settings`, and `goals`."""
+    return GoalCatalog.discover(settings.goal_modules, extra=goals)
+
+
+def agent_factory(
+    env: WorkflowEnvironment, settings: Settings, module_goals: Sequence[Goal] = ()
+) -> AgentFactory:
+    """Workers and conversations for `catalog_for(settings, ...)` with `module_goals`
+    and the goals each run is given."""
+
     @asynccontextmanager
-    async def run(model: Model) -> AsyncGenerator[Conversations]:
-        workers = build_workers(env.client, settings, model)
+    async def run(model: Model, goals: Sequence[Goal] = ()) -> AsyncGenerator[Conversations]:
+        catalog = catalog_for(settings, [*module_goals, *goals])
+        workers = build_workers(env.client, settings, model, catalog=catalog)
         async with running_workers(workers):
-            yield Conversations(env.client, settings)
+            yield Conversations(env.client, settings, catalog)
 
     return run
 

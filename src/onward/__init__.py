@@ -1,7 +1,7 @@
 """onward: durable AI agents on Temporal.
 
-Define tools with `@tool` and goals with `Goal`; the rest (workflow, activities,
-API) runs them durably.
+Define tools with `@tool` and goals with `Goal`, and give the goals to `Onward`: it
+builds the workers, the client and the API that run them durably.
 
 Names are resolved lazily: the workflow sandbox imports this package afresh, and an
 eager import here would give the sandbox its own copies of the decision classes.
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from onward.agent.decisions import AskUser, CallTools, Decision, Finish, Refuse, ToolCall
     from onward.agent.specs import RetrySpec
+    from onward.app import Onward
     from onward.exceptions import (
         InputRejected,
         OnwardError,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         UserError,
     )
     from onward.goals.base import Goal
+    from onward.goals.catalog import GoalCatalog
     from onward.tools import ToolContext, current_tool_context, tool
 
 _EXPORTS = {
@@ -39,6 +41,8 @@ _EXPORTS = {
     "ToolRefused": "onward.exceptions",
     "UserError": "onward.exceptions",
     "Goal": "onward.goals.base",
+    "GoalCatalog": "onward.goals.catalog",
+    "Onward": "onward.app",
     "ToolContext": "onward.tools",
     "current_tool_context": "onward.tools",
     "tool": "onward.tools",
@@ -50,7 +54,9 @@ __all__ = [
     "Decision",
     "Finish",
     "Goal",
+    "GoalCatalog",
     "InputRejected",
+    "Onward",
     "OnwardError",
     "OnwardRuntimeError",
     "Refuse",

@@ -33,10 +33,10 @@ from onward.agent.messages import Message, NoticeMessage, UserMessage
 from onward.client import connect
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.examples.ledger import ledger_tables
+from onward.examples.ledger_keys import KEY_FILENAME, load_or_create_key
 from onward.processes import free_port, spawn
 from onward.server import EmbeddedServer
-from onward.store.ledger import ledger_tables
-from onward.store.ledger_keys import KEY_FILENAME, load_or_create_key
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,10 @@ from onward.chaos import (
 )
 from onward.client import connect
 from onward.conversations import Conversations
+from onward.examples.ledger import ledger_tables
+from onward.exceptions import ChaosFailure
 from onward.processes import free_port, wait_for_port
 from onward.server import EmbeddedServer
-from onward.store.ledger import ledger_tables
 
 TOKEN = "chaos-token"
 USER = "chaos"
@@ -59,10 +60,6 @@ API_SCENARIOS: tuple[Scenario, ...] = (
 conversations. Up to 200 conversations, every outcome is independent of timing."""
 _RETRYABLE = {429, 500, 502, 503, 504}
 _POLL_S = 0.2
-
-
-class ChaosFailure(Exception):
-    """The API answered what a correct API never answers to these requests."""
 
 
 @dataclass

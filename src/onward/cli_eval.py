@@ -13,9 +13,8 @@ from temporalio.client import Client
 from onward.agent.eval_contracts import Candidate, EvalReport
 from onward.client import connect
 from onward.config import Settings, get_settings
-from onward.conversations import ConversationNotFound
 from onward.evals.format import EvalSet, load_eval_set, save_eval_set
-from onward.exceptions import OnwardError, UserError
+from onward.exceptions import ConversationNotFound, OnwardError, UserError
 
 console = Console()
 eval_app = typer.Typer(

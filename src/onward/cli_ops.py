@@ -28,7 +28,7 @@ def ledger(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Show the side-effect ledger (invoices, reports, tickets, emails, …)."""
-    from onward.store.ledger import ledger_tables
+    from onward.examples.ledger import ledger_tables
 
     tables = ledger_tables(get_settings())
     if table is not None:
@@ -56,18 +56,16 @@ def tool_run(
     key: str = typer.Option("manual:cli", "--key", help="Idempotency key (conversation:call)."),
 ) -> None:
     """Run one tool with JSON arguments, outside any conversation."""
-    from onward.exceptions import UnknownToolError
-    from onward.goals.registry import load_goals
+    from onward.exceptions import ToolArgumentsError, UnknownToolError
+    from onward.goals.catalog import GoalCatalog
     from onward.tools.context import ToolContext
-    from onward.tools.decorator import ToolArgumentsError
-    from onward.tools.registry import get_tool
 
-    load_goals(get_settings().goal_modules)
+    catalog = GoalCatalog.discover(get_settings().goal_modules)
     try:
         parsed = json.loads(args)
         if not isinstance(parsed, dict):
             raise ValueError("--args must be a JSON object")
-        tool = get_tool(name)
+        tool = catalog.tool(name)
     except (ValueError, UnknownToolError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -89,10 +87,10 @@ def tool_list(
 
     MCP servers are asked for their tools now, as a conversation would at its start.
     """
-    from onward.goals.registry import load_goals
+    from onward.goals.catalog import GoalCatalog
 
-    goals = load_goals(get_settings().goal_modules)
-    specs = [g.spec() for g in goals.values()]
+    catalog = GoalCatalog.discover(get_settings().goal_modules)
+    specs = [catalog.spec(name) for name in sorted(catalog.goals)]
     listings = asyncio.run(_list_mcp(specs)) if mcp else {}
     view = Table("goal", "tool", "origin", "approval", "description")
     for spec in specs:

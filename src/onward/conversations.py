@@ -34,15 +34,13 @@ from onward.agent.contracts import (
 )
 from onward.agent.messages import Message
 from onward.config import Settings
-from onward.exceptions import ConversationBusy, InputRejected, OnwardError, UnknownGoalError
-from onward.goals.base import Goal
-from onward.goals.registry import get_goal, load_goals
+from onward.exceptions import (
+    ConversationBusy,
+    ConversationNotFound,
+    InputRejected,
+)
+from onward.goals.catalog import GoalCatalog
 from onward.store.transcripts import transcript_store
-
-
-class ConversationNotFound(OnwardError):
-    """No conversation with that id exists."""
-
 
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
 
@@ -96,18 +94,6 @@ def new_conversation_id() -> str:
     return f"conv-{uuid.uuid4().hex[:12]}"
 
 
-def startable_goal(name: str) -> Goal:
-    """The registered goal `name` if a conversation may be started with it.
-
-    Raises:
-        UnknownGoalError: no such goal, or one only other goals' agents use.
-    """
-    found = get_goal(name)
-    if not found.listed:
-        raise UnknownGoalError(f"goal `{name}` is only used by other goals' agents")
-    return found
-
-
 def _busy(exc: RPCError) -> ConversationBusy | None:
     """Temporal's refusal to take more work (per-workflow limits, rate limits), said as
     what it is rather than as Temporal being down."""
@@ -122,10 +108,14 @@ def _busy(exc: RPCError) -> ConversationBusy | None:
 class Conversations:
     """Start conversations and talk to them. Conversation id = workflow id."""
 
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(
+        self, client: Client, settings: Settings, catalog: GoalCatalog | None = None
+    ) -> None:
+        """`catalog` holds the goals conversations may be started with; by default the
+        goals `GoalCatalog.discover` finds (entry points and `settings.goal_modules`)."""
         self.client = client
         self.settings = settings
-        load_goals(settings.goal_modules)
+        self.catalog = catalog or GoalCatalog.discover(settings.goal_modules)
 
     def _handle(self, conversation_id: str) -> WorkflowHandle[object, ConversationResult]:
         return self.client.get_workflow_handle(conversation_id, result_type=ConversationResult)
@@ -148,9 +138,10 @@ class Conversations:
                 the first one, and nothing starts twice.
 
         Raises:
-            UnknownGoalError: no such goal is registered, or it is not listed.
+            UnknownGoalError: no such goal in the catalog, or it is not listed.
         """
-        spec = startable_goal(goal).spec()
+        self.catalog.startable(goal)
+        spec = self.catalog.spec(goal)
         cid = conversation_id or new_conversation_id()
         try:
             await self.client.start_workflow(

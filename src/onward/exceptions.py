@@ -35,6 +35,11 @@ class OnwardRuntimeError(OnwardError):
     """A failure while running; may be transient."""
 
 
+class ToolArgumentsError(OnwardError, ValueError):
+    """A tool call's arguments did not validate against the tool's signature (or a tool
+    found them unusable): never retried, the reason goes back to the model."""
+
+
 class ToolRefused(OnwardRuntimeError):
     """Raise from a tool to refuse a call with a reason (card declined, sold out): the
     model sees the reason as the tool's result and carries on; it is not retried."""
@@ -68,12 +73,65 @@ class InputRejected(OnwardError):
         self.details = details or {}
 
 
+class ConversationNotFound(OnwardError):
+    """No conversation with that id exists (or it was erased)."""
+
+
 class ConversationBusy(OnwardRuntimeError):
     """Temporal refused more requests for a conversation for now (e.g. its limit of
     in-flight updates); retrying shortly helps."""
 
 
+class TranscriptMissing(OnwardRuntimeError):
+    """A referenced transcript segment or blob is not in the store (erased, or another
+    data dir)."""
+
+
+class ApiError(OnwardError):
+    """An error an API route raises to answer with HTTP `status`, a stable `code` and a
+    reason (mapped to the error body in `onward.api.errors`)."""
+
+    def __init__(
+        self, status: int, code: str, reason: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.reason = reason
+        self.headers = headers
+
+
+class ChaosFailure(OnwardRuntimeError):
+    """`onward chaos`: the API answered what a correct API never answers to its requests."""
+
+
+class LedgerError(OnwardRuntimeError):
+    """A ledger operation (the example goals' records) could not be completed."""
+
+
+class RecordNotFound(LedgerError):
+    """The record an update or undo refers to does not exist (for this conversation)."""
+
+
+class OutOfStock(LedgerError):
+    """A reservation asked for more units than are still available."""
+
+
+class ChargeRefused(LedgerError):
+    """A charge was asked for a reservation that cannot be charged (it was released)."""
+
+
+class WrongAmount(LedgerError):
+    """A charge named an amount that is not its reservation's."""
+
+
+class ShipmentFailed(OnwardRuntimeError):
+    """The carrier refused the shipment (the purchase example's saga step)."""
+
+
 # ApplicationError `type` strings shared by activities and workflows.
+INPUT_REJECTED = "InputRejected"
+"""A workflow update validator refused the input; the client raises `InputRejected`."""
 ERR_MODEL_PERMANENT = "ModelPermanentError"
 """Auth, bad request, not found, content filter: retrying cannot help."""
 ERR_MODEL_RATE_LIMITED = "ModelRateLimited"

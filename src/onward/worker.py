@@ -17,14 +17,14 @@ from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, Wo
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from onward.activities.evals import EvalActivities
-from onward.activities.llm import DeltaSink, LlmActivities
+from onward.activities.llm import LlmActivities
 from onward.activities.mcp import McpActivities
 from onward.activities.tools import ToolActivities
 from onward.agent.evals import EvalWorkflow
 from onward.agent.graphs import foreign_graphs
 from onward.agent.workflow import ConversationWorkflow
 from onward.config import Settings, WorkflowSandbox
-from onward.goals.registry import load_goals
+from onward.goals.catalog import GoalCatalog
 from onward.models.base import Model
 from onward.observability import tracing_interceptor
 from onward.store.transcripts import transcript_store
@@ -71,22 +71,23 @@ def build_workers(
     settings: Settings,
     model: Model,
     *,
-    delta_sink: DeltaSink | None = None,
-    extra_tool_queues: Sequence[str] = (),
+    catalog: GoalCatalog | None = None,
     interceptors: Sequence[Interceptor] = (),
     max_cached_workflows: int = 1000,
 ) -> list[Worker]:
     """The workers one onward worker process runs.
 
     Args:
+        catalog: The goals whose tools these workers run; by default the goals
+            `GoalCatalog.discover` finds (entry points and `settings.goal_modules`).
         max_cached_workflows: Workflows kept in memory between tasks; 0 forces a full
             replay on every task (used by tests to prove replay safety).
     """
-    load_goals(settings.goal_modules)
+    catalog = catalog or GoalCatalog.discover(settings.goal_modules)
     store = transcript_store(settings)
-    llm = LlmActivities(model, store, delta_sink, settings=settings)
-    tools = ToolActivities(store)
-    evals = EvalActivities(client, settings, store)
+    llm = LlmActivities(model, store, settings=settings)
+    tools = ToolActivities(store, catalog)
+    evals = EvalActivities(client, settings, store, catalog)
     workers = [
         Worker(
             client,
@@ -110,16 +111,6 @@ def build_workers(
             interceptors=interceptors,
         ),
     ]
-    workers += [
-        Worker(
-            client,
-            task_queue=q,
-            activities=[tools.run_tool],
-            plugins=[McpActivities(settings, store).plugin()],
-            interceptors=interceptors,
-        )
-        for q in extra_tool_queues
-    ]
     return workers
 
 
@@ -132,9 +123,13 @@ async def running_workers(workers: Sequence[Worker]) -> AsyncGenerator[None]:
         yield
 
 
-async def run_worker(settings: Settings, client: Client, model: Model) -> None:
+async def run_worker(
+    settings: Settings, client: Client, model: Model, catalog: GoalCatalog | None = None
+) -> None:
     """Run until cancelled (SIGINT/SIGTERM)."""
     tracing = tracing_interceptor(settings)
-    workers = build_workers(client, settings, model, interceptors=[tracing] if tracing else [])
+    workers = build_workers(
+        client, settings, model, catalog=catalog, interceptors=[tracing] if tracing else []
+    )
     async with running_workers(workers):
         await asyncio.Event().wait()

@@ -64,7 +64,10 @@ def api(dev_agent: AgentFactory, settings: Settings) -> ApiFactory:
         async with dev_agent(model) as convs:
             app_settings = settings.model_copy(update=overrides)
             app = create_app(
-                app_settings, client=convs.client, api_settings=api_config or api_settings()
+                app_settings,
+                client=convs.client,
+                api_settings=api_config or api_settings(),
+                catalog=convs.catalog,
             )
             transport = httpx.ASGITransport(app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:

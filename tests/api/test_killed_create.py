@@ -21,9 +21,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.api.idempotency import conversation_id_for
 from onward.config import Settings, get_settings
+from onward.examples.ledger import ledger_for
 from onward.models.offline import OfflineModel
 from onward.processes import free_port, wait_for_port
-from onward.store.ledger import ledger_for
 from tests.conftest import AgentFactory
 
 pytestmark = pytest.mark.integration

@@ -139,7 +139,7 @@ async def test_web_ui_is_served_with_a_strict_content_security_policy(tmp_path: 
 
 
 async def test_pay_page_shows_a_ledger_invoice(tmp_path: Path) -> None:
-    from onward.store.ledger import ledger_for
+    from onward.examples.ledger import ledger_for
 
     settings = make_settings(tmp_path)
     invoice = ledger_for(settings).record_invoice(

@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.messages import AssistantMessage, NoticeMessage, UserMessage
 from onward.chaos import named_in_notice
+from onward.config import Settings
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel
 from tests.api.conftest import ALICE, ApiFactory
+from tests.conftest import AgentFactory, agent_factory
 from tests.workflows import toolbox
 
 SENDS = 20
@@ -25,6 +29,12 @@ FINISHER = Goal(
     tools=[],
     end_on_finish=True,
 )
+
+
+@pytest.fixture
+def dev_agent(dev_env: WorkflowEnvironment, settings: Settings) -> AgentFactory:
+    """Workers whose goal catalog also holds this module's goals."""
+    return agent_factory(dev_env, settings, [FINISHER])
 
 
 async def _send_all(a_http: httpx.AsyncClient, cid: str) -> list[tuple[int, str, str | None]]:

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.api.app import create_app
 from onward.config import Settings, get_settings
-from onward.store.ledger import ledger_for
+from onward.examples.ledger import ledger_for
 from tests.api.conftest import serve
 from tests.e2e.browser import (
     ARTIFACTS,

@@ -21,6 +21,7 @@ from onward.agent.decisions import CallTools, Finish, ToolCall
 from onward.agent.messages import ToolResultMessage, UserMessage
 from onward.client import connect
 from onward.config import Settings
+from onward.goals import GoalCatalog
 from onward.goals.base import Goal
 from onward.models.base import (
     DeltaCallback,
@@ -101,7 +102,8 @@ class StopAt:
 async def main() -> None:
     settings = Settings()
     model = StopAt(os.environ.get("CRASH_AT", ""), Path(os.environ["CRASH_DIR"]))
-    await run_worker(settings, await connect(settings), model)
+    catalog = GoalCatalog.discover(settings.goal_modules, extra=[NOTES])
+    await run_worker(settings, await connect(settings), model, catalog)
 
 
 if __name__ == "__main__":

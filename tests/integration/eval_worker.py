@@ -22,6 +22,7 @@ from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.messages import ToolResultMessage, UserMessage
 from onward.client import connect
 from onward.config import Settings
+from onward.goals import GoalCatalog
 from onward.goals.base import Goal
 from onward.models.base import (
     DeltaCallback,
@@ -104,7 +105,8 @@ class StopIn:
 async def main() -> None:
     settings = Settings()
     model = StopIn(os.environ.get("EVAL_STOP_IN", ""), Path(os.environ["EVAL_DIR"]))
-    await run_worker(settings, await connect(settings), model)
+    catalog = GoalCatalog.discover(settings.goal_modules, extra=[EVAL_MATH])
+    await run_worker(settings, await connect(settings), model, catalog)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from onward.evals.format import load_eval_set
 from onward.evals.running import run_eval, start_eval, wait_for_report
 from onward.processes import spawn, stop
 from onward.testing import ScriptedModel
-from tests.conftest import AgentFactory
+from tests.conftest import AgentFactory, catalog_for
 from tests.integration import eval_worker
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,7 @@ async def test_a_worker_killed_mid_eval_loses_nothing(
     env = worker_env(settings, target, tmp_path)
     procs: list[subprocess.Popen[bytes]] = [start(env, tmp_path / "worker-1.log")]
     try:
-        convs = Conversations(client, settings)
+        convs = Conversations(client, settings, catalog_for(settings, [eval_worker.EVAL_MATH]))
         ids = [await record(convs, first) for first in (1, 10, 20)]
         eval_set = await export_conversations(client, settings, ids)
         recorded_effects = effects(tmp_path)
@@ -199,7 +199,7 @@ async def test_onward_eval_export_writes_a_set_that_replays(
         "EVAL_DIR": str(tmp_path),
     }
     path = tmp_path / "set.json"
-    async with dev_agent(ScriptedModel(eval_worker.math_script)) as convs:
+    async with dev_agent(ScriptedModel(eval_worker.math_script), [eval_worker.EVAL_MATH]) as convs:
         cid = await record(convs, 5)
         result = await asyncio.to_thread(cli, ["eval", "export", cid, "--out", str(path)], env)
         assert result.exit_code == 0, result.output

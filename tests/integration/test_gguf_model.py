@@ -27,8 +27,8 @@ from onward.agent.messages import (
     UserMessage,
 )
 from onward.agent.specs import GoalSpec
+from onward.examples.travel import TRAVEL
 from onward.exceptions import MalformedModelOutput
-from onward.goals.travel import TRAVEL
 from onward.models.base import ModelRequest
 from onward.testing.packaged_model import missing_packages, qwen_05b_gguf
 from tests.conftest import AgentFactory

@@ -146,7 +146,7 @@ async def test_a_conversation_with_a_tool_call_and_an_answer_against_llama_cpp(
 ) -> None:
     assert llama_server.settings["ONWARD_MODEL"] == "openai:qwen"
     model = provider(llama_server)
-    async with dev_agent(model) as convs:
+    async with dev_agent(model, [WEATHER]) as convs:
         cid = await convs.start(
             WEATHER.name, first_message="What's the weather in Paris?", options=SLOW_MACHINE
         )

@@ -125,7 +125,7 @@ async def test_http_tools_reach_the_answer_one_activity_per_call(
     dev_agent: AgentFactory, dev_env: WorkflowEnvironment, web: McpTestServer, settings: Settings
 ) -> None:
     name = goal_name()
-    Goal(
+    goal = Goal(
         name=name,
         description="Sums and charts.",
         instructions="Use the tools.",
@@ -148,7 +148,7 @@ async def test_http_tools_reach_the_answer_one_activity_per_call(
         return Finish(answer=f"2 + 3 = {total}; the chart is {done[1].content}")
 
     model = ScriptedModel(script)
-    async with dev_agent(model) as convs:
+    async with dev_agent(model, [goal]) as convs:
         cid = await convs.start(name, first_message="What is 2 + 3, and draw me the week")
         result = await convs.result(cid)
         snap = await convs.snapshot(cid)
@@ -186,7 +186,7 @@ async def test_each_run_lists_once_and_sees_the_servers_changes(
     dev_agent: AgentFactory, dev_env: WorkflowEnvironment, web: McpTestServer, settings: Settings
 ) -> None:
     name = goal_name()
-    Goal(
+    goal = Goal(
         name=name,
         description="Sums.",
         instructions="Use add.",
@@ -201,7 +201,7 @@ async def test_each_run_lists_once_and_sees_the_servers_changes(
         return AskUser(text=f"that makes {done[-1].content['result']}; anything else?")
 
     model = ScriptedModel(script)
-    async with dev_agent(model) as convs:
+    async with dev_agent(model, [goal]) as convs:
         cid = await convs.start(
             name,
             first_message="add one to one",
@@ -236,7 +236,7 @@ async def test_each_run_lists_once_and_sees_the_servers_changes(
 
 async def test_policy_runs_before_the_server(dev_agent: AgentFactory, web: McpTestServer) -> None:
     name = goal_name()
-    Goal(
+    goal = Goal(
         name=name,
         description="Notes and sums.",
         instructions="Use the tools.",
@@ -251,7 +251,7 @@ async def test_policy_runs_before_the_server(dev_agent: AgentFactory, web: McpTe
             Finish(answer="noted"),
         ]
     )
-    async with dev_agent(model) as convs:
+    async with dev_agent(model, [goal]) as convs:
         cid = await convs.start(name, first_message="note that I must buy milk")
         snap = await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
         pending = snap.pending_approvals[0]
@@ -285,7 +285,7 @@ async def test_secrets_come_from_settings_and_never_enter_history(
         session_data_dir, mcp_secrets={"web-token": token}, workflow_sandbox=sandbox
     )
     name = goal_name()
-    Goal(
+    goal = Goal(
         name=name,
         description="Sums.",
         instructions="Use add.",
@@ -297,7 +297,7 @@ async def test_secrets_come_from_settings_and_never_enter_history(
         end_on_finish=True,
     )
     model = ScriptedModel([call("a1", "add", a=1, b=1), Finish(answer="2")])
-    async with agent_factory(dev_env, settings)(model) as convs:
+    async with agent_factory(dev_env, settings)(model, [goal]) as convs:
         cid = await convs.start(name, first_message="1 + 1?")
         assert (await convs.result(cid)).answer == "2"
     assert web.count("add") == 1
@@ -312,11 +312,13 @@ async def test_an_unreachable_url_is_a_clear_notice_and_the_conversation_stays_o
     with McpTestServer() as gone:
         url = gone.url  # a port that was just closed: connection refused
     name = goal_name()
-    Goal(name=name, description="Sums.", instructions="Use add.", mcp=[McpServer.http("web", url)])
+    goal = Goal(
+        name=name, description="Sums.", instructions="Use add.", mcp=[McpServer.http("web", url)]
+    )
     model = ScriptedModel(
         [AskUser(text="I cannot reach my tools right now."), AskUser(text="Still not.")]
     )
-    async with dev_agent(model) as convs:
+    async with dev_agent(model, [goal]) as convs:
         cid = await convs.start(name, first_message="add 1 and 2")
         snap = await convs.wait_for(cid, lambda s: s.status == "waiting_for_user" and s.turns == 1)
         await convs.send(cid, "try again please")

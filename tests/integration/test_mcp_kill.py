@@ -40,6 +40,7 @@ from onward.processes import spawn, stop
 from onward.store.transcripts import transcript_store
 from onward.testing import ScriptedModel
 from onward.tools.mcp import McpServer
+from tests.conftest import catalog_for
 from tests.integration.mcp_test_server import McpTestServer
 from tests.integration.test_mcp_http import results
 
@@ -118,7 +119,7 @@ async def run_with_a_kill(
     release_after: Callable[[], bool],
 ) -> list[ToolResultMessage]:
     name = f"mcp-kill-{uuid.uuid4().hex[:8]}"
-    Goal(
+    goal = Goal(
         name=name,
         description="Sales and squares.",
         instructions="Use the tools.",
@@ -136,7 +137,7 @@ async def run_with_a_kill(
     async with scripted_llm(env, settings, script):
         try:
             workers.start()
-            convs = Conversations(env.client, settings)
+            convs = Conversations(env.client, settings, catalog_for(settings, [goal]))
             cid = await convs.start(name, first_message="go")
             await wait_until(web.started.is_set, f"the call to {tool} reaching the server")
             workers.kill()

@@ -16,8 +16,8 @@ from onward.agent.approvals import args_hash
 from onward.agent.decisions import AskUser, CallTools, Decision, Finish, ToolCall
 from onward.agent.mcp import ACTIVITY_MCP_CALL, ACTIVITY_MCP_LIST
 from onward.agent.messages import NoticeMessage, ToolResultMessage
+from onward.examples.mcp_tools import CLOCK_AND_GIT
 from onward.goals.base import Goal
-from onward.goals.mcp_tools import CLOCK_AND_GIT
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel
 from onward.tools.mcp import McpServer
@@ -182,7 +182,7 @@ async def test_a_missing_server_binary_is_a_clear_notice_and_the_conversation_st
     dev_agent: AgentFactory,
 ) -> None:
     name = f"mcp-ghost-{uuid.uuid4().hex[:8]}"
-    Goal(
+    goal = Goal(
         name=name,
         description="Ghost tools.",
         instructions="Use the tools.",
@@ -192,7 +192,7 @@ async def test_a_missing_server_binary_is_a_clear_notice_and_the_conversation_st
         ],
     )
     model = ScriptedModel([AskUser(text="Only the clock works today."), AskUser(text="Still.")])
-    async with dev_agent(model) as convs:
+    async with dev_agent(model, [goal]) as convs:
         cid = await convs.start(name, first_message="hello")
         snap = await convs.wait_for(cid, lambda s: s.turns == 1 and _resting(s), timeout_s=60)
         (notice,) = [m for m in snap.messages if isinstance(m, NoticeMessage)]

@@ -15,8 +15,8 @@ from onward.agent.decisions import Finish
 from onward.agent.messages import AssistantMessage, ToolResultMessage, UserMessage
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.exceptions import TranscriptMissing
 from onward.processes import free_port
-from onward.store.transcripts import TranscriptMissing
 from onward.store.transcripts_s3 import S3TranscriptStore
 from onward.testing import ScriptedModel, local_dev_environment
 from onward.worker import build_workers, running_workers

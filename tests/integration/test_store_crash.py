@@ -23,6 +23,7 @@ from onward.config import Settings
 from onward.conversations import Conversations
 from onward.processes import spawn, stop
 from onward.store.transcripts import SqliteTranscriptStore, TranscriptStore, transcript_store
+from tests.conftest import catalog_for
 from tests.integration import crash_worker
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,7 @@ async def test_a_worker_killed_inside_a_model_call_loses_and_repeats_nothing(
     first = start(env, tmp_path / "worker-1.log")
     second: subprocess.Popen[bytes] | None = None
     try:
-        convs = Conversations(dev_env.client, settings)
+        convs = Conversations(dev_env.client, settings, catalog_for(settings, [crash_worker.NOTES]))
         cid = await convs.start("test-notes", first_message="buy milk")
         await wait_for_file(crash_dir / "reached", first, tmp_path / "worker-1.log")
         # Stopped inside the first model call: the activity has stored the transcript.

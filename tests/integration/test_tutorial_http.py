@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from onward.config import Settings
+from onward.examples.ledger import Ledger, ledger_path
 from onward.processes import free_port
-from onward.store.ledger import Ledger, ledger_path
 from tests.integration.test_up import _env, _start_up, _stop_and_check_no_orphans, _wait_healthy
 
 pytestmark = pytest.mark.integration

@@ -90,7 +90,7 @@ def test_bad_server_configuration_is_a_clear_error(build: Any, message: str) -> 
 
 def test_a_goal_records_its_servers_and_refuses_duplicates() -> None:
     server = McpServer.stdio("time", "mcp-server-time")
-    goal = Goal(name="unit-mcp", description="d", instructions="i", mcp=[server], register=False)
+    goal = Goal(name="unit-mcp", description="d", instructions="i", mcp=[server])
     assert goal.spec().mcp_servers == [server.spec()]
     with pytest.raises(UserError, match="MCP server name twice"):
         Goal(
@@ -98,7 +98,6 @@ def test_a_goal_records_its_servers_and_refuses_duplicates() -> None:
             description="d",
             instructions="i",
             mcp=[server, server],
-            register=False,
         )
 
 

@@ -12,7 +12,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from onward.agent import graphs
 from onward.agent.graphs import TurnDriver, foreign_graphs
 from onward.config import Settings, WorkflowSandbox
-from onward.goals.registry import load_goals
+from onward.goals.catalog import GoalCatalog
 from onward.worker import sandbox_mode, workflow_runner
 
 
@@ -26,7 +26,7 @@ def settings_with(tmp_path: Path, sandbox: WorkflowSandbox) -> Settings:
 
 def test_auto_runs_onwards_own_goals_without_the_sandbox(tmp_path: Path) -> None:
     settings = settings_with(tmp_path, "auto")
-    goals = load_goals(settings.goal_modules)
+    goals = GoalCatalog.discover(settings.goal_modules).goals
     assert goals["research-graph"].graph  # a bundled goal that runs a graph in the workflow
     assert foreign_graphs() == []
     assert sandbox_mode(settings) == "off"

@@ -1,4 +1,4 @@
-"""`@tool` schemas and options, and the goal registry."""
+"""`@tool` schemas and options, and the goal catalog."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 
 from onward import Goal, ToolContext, UserError, tool
 from onward.agent.approvals import args_hash
-from onward.goals.registry import get_goal
-from onward.tools.decorator import ToolArgumentsError
+from onward.exceptions import ToolArgumentsError, UnknownGoalError, UnknownToolError
+from onward.goals.catalog import GoalCatalog
 
 
-@tool(register=False, approval="confirm", timeout_s=5)
+@tool(approval="confirm", timeout_s=5)
 async def book(city: str, nights: int = 1, kind: Literal["hotel", "hostel"] = "hotel") -> str:
     """Book a room."""
     return f"{kind} in {city} for {nights}"
@@ -38,7 +38,7 @@ async def test_invoke_validates_and_runs_sync_and_async() -> None:
     with pytest.raises(ToolArgumentsError, match="pets: Extra inputs"):
         await book.invoke({"city": "Oslo", "pets": 2})
 
-    @tool(register=False)
+    @tool
     def whoami(ctx: ToolContext) -> str:
         """Say the idempotency key."""
         return ctx.idempotency_key
@@ -51,13 +51,13 @@ async def test_invoke_validates_and_runs_sync_and_async() -> None:
 def test_developer_mistakes_are_clear() -> None:
     with pytest.raises(UserError, match="docstring"):
 
-        @tool(register=False)
+        @tool
         def nodoc(x: int) -> int:
             return x
 
     with pytest.raises(UserError, match="type annotation"):
 
-        @tool(register=False)
+        @tool  # pyright: ignore[reportUnknownArgumentType]
         def untyped(x) -> int:  # type: ignore[no-untyped-def]  # pyright: ignore[reportMissingParameterType, reportUnknownParameterType]
             """Untyped."""
             return 1
@@ -68,14 +68,45 @@ def test_developer_mistakes_are_clear() -> None:
             description="d",
             instructions="i",
             tools=[dataclasses.replace(book, compensation="undo")],
-            register=False,
         )
 
 
-def test_goal_registers_by_name() -> None:
+def test_a_catalog_finds_goals_and_their_tools_by_name() -> None:
     g = Goal(name="unit-goal", description="d", instructions="i", tools=[book])
-    assert get_goal("unit-goal") is g
-    assert [t.name for t in g.spec().tools] == ["book"]
+    catalog = GoalCatalog([g])
+    assert catalog.get("unit-goal") is g
+    assert catalog.tool("book") is book
+    assert [t.name for t in catalog.spec("unit-goal").tools] == ["book"]
+    # Nothing registers itself: another catalog does not see this goal.
+    with pytest.raises(UnknownGoalError, match="unit-goal"):
+        GoalCatalog().get("unit-goal")
+    with pytest.raises(UnknownToolError, match="book"):
+        GoalCatalog().tool("book")
+
+
+def test_a_catalog_refuses_two_goals_or_tools_with_one_name() -> None:
+    @tool(name="book")
+    def other_book(flight: str) -> str:
+        """Another booking tool under the same name."""
+        return flight
+
+    g = Goal(name="unit-goal", description="d", instructions="i", tools=[book])
+    with pytest.raises(UserError, match="two different goals"):
+        GoalCatalog([g, Goal(name="unit-goal", description="other", instructions="i")])
+    with pytest.raises(UserError, match="two tools are named `book`"):
+        GoalCatalog([g, Goal(name="other", description="d", instructions="i", tools=[other_book])])
+
+
+def test_a_goal_named_by_string_resolves_in_its_catalog() -> None:
+    helper = Goal(name="unit-helper", description="h", instructions="i", listed=False)
+    lead = Goal(name="unit-lead", description="l", instructions="i", agents=["unit-helper"])
+    with pytest.raises(UserError, match="named by string"):
+        lead.spec()
+    catalog = GoalCatalog([lead, helper])
+    assert [a.name for a in catalog.spec("unit-lead").agents] == ["unit-helper"]
+    assert [g.name for g in catalog.listed()] == ["unit-lead"]
+    with pytest.raises(UnknownGoalError, match="only used by other goals"):
+        catalog.startable("unit-helper")
 
 
 def test_args_hash_ignores_key_order() -> None:

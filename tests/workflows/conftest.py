@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from onward.config import get_settings
-from onward.store.ledger import Ledger, ledger_for
+from onward.examples.ledger import Ledger, ledger_for
 from tests.workflows import team_goals, toolbox
 
 assert toolbox.MATH.name == "test-math"

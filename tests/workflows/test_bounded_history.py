@@ -24,6 +24,7 @@ from onward.agent.messages import AssistantMessage, ToolResultMessage, UserMessa
 from onward.api.app import create_app
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.goals import GoalCatalog
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest
 from onward.store.transcripts import SqliteTranscriptStore, transcript_store
@@ -47,6 +48,7 @@ MANUAL = Goal(
     instructions="Read the page the user names, then say you did.",
     tools=[read_long_page],
 )
+CATALOG = GoalCatalog([MANUAL])
 
 
 def page_reader(request: ModelRequest) -> Step:
@@ -91,8 +93,8 @@ async def test_history_grows_with_what_a_turn_adds(
     ts_env: WorkflowEnvironment, settings: Settings
 ) -> None:
     model = ScriptedModel(page_reader)
-    async with running_workers(build_workers(ts_env.client, settings, model)):
-        convs = Conversations(ts_env.client, settings)
+    async with running_workers(build_workers(ts_env.client, settings, model, catalog=CATALOG)):
+        convs = Conversations(ts_env.client, settings, CATALOG)
         options = ConversationOptions(turns_before_continue_as_new=1000)
         cid = await convs.start("test-manual", first_message="page 1", options=options)
         sizes: dict[int, int] = {}
@@ -116,8 +118,8 @@ async def test_continue_as_new_carries_references_not_messages(
     ts_env: WorkflowEnvironment, settings: Settings
 ) -> None:
     model = ScriptedModel(page_reader)
-    async with running_workers(build_workers(ts_env.client, settings, model)):
-        convs = Conversations(ts_env.client, settings)
+    async with running_workers(build_workers(ts_env.client, settings, model, catalog=CATALOG)):
+        convs = Conversations(ts_env.client, settings, CATALOG)
         options = ConversationOptions(turns_before_continue_as_new=5)
         cid = await convs.start("test-manual", first_message="page 1", options=options)
         await send_pages(ts_env.client, cid, range(2, 23))
@@ -175,8 +177,8 @@ async def test_a_thousand_turns_read_back_through_the_api(
     ts_env: WorkflowEnvironment, settings: Settings
 ) -> None:
     model = ScriptedModel(page_reader)
-    convs = Conversations(ts_env.client, settings)
-    async with running_workers(build_workers(ts_env.client, settings, model)):
+    convs = Conversations(ts_env.client, settings, CATALOG)
+    async with running_workers(build_workers(ts_env.client, settings, model, catalog=CATALOG)):
         cid = await convs.start("test-manual", owner="alice", first_message="page 1")
         await send_pages(ts_env.client, cid, range(2, 1001))
         await turns_done(convs, cid, 1000, timeout_s=900)

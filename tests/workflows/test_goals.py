@@ -16,17 +16,17 @@ from onward.agent.contracts import ConversationResult, ConversationSnapshot
 from onward.agent.decisions import CallTools, Finish, ToolCall
 from onward.agent.messages import AssistantMessage, NoticeMessage, ToolResultMessage, UserMessage
 from onward.agent.specs import RetrySpec
-from onward.config import get_settings
+from onward.config import Settings, get_settings
 from onward.conversations import Conversations
+from onward.examples.ledger import Ledger, ledger_for
+from onward.examples.travel import find_events, search_flights
 from onward.goals.base import Goal
-from onward.goals.travel import find_events, search_flights
 from onward.models.base import ModelRequest
 from onward.models.offline import OfflineModel
-from onward.store.ledger import Ledger, ledger_for
 from onward.testing import ScriptedModel, Step
 from onward.testing.scripted import ScriptFn
 from onward.tools import ToolContext, tool
-from tests.conftest import AgentFactory, answered
+from tests.conftest import AgentFactory, agent_factory, answered
 from tests.workflows.toolbox import call
 
 
@@ -282,6 +282,12 @@ FLAKY = Goal(
     instructions="Open a ticket.",
     tools=[flaky_ticket],
 )
+
+
+@pytest.fixture
+def ts_agent(ts_env: WorkflowEnvironment, settings: Settings) -> AgentFactory:
+    """Workers whose goal catalog also holds this module's goals."""
+    return agent_factory(ts_env, settings, [FLAKY])
 
 
 async def test_retry_after_the_ledger_write_leaves_one_row(

@@ -22,9 +22,9 @@ from onward.agent.messages import (
 )
 from onward.config import Settings, WorkflowSandbox
 from onward.conversations import Conversations
-from onward.goals.research_graph import GRAPH_NAME, recheck_note
+from onward.examples.ledger import Ledger
+from onward.examples.research_graph import GRAPH_NAME, recheck_note
 from onward.models.base import ModelRequest
-from onward.store.ledger import Ledger
 from onward.testing import ScriptedModel
 from onward.worker import build_workers, running_workers
 from tests.conftest import AgentFactory, agent_factory, answered

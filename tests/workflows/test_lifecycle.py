@@ -1,4 +1,4 @@
-"""Ending, idle timeout, step limits, user goal modules, large payloads."""
+"""Ending, idle timeout, step limits, goal modules named in settings, large payloads."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from onward import Onward
 from onward.agent.contracts import ConversationOptions
 from onward.agent.decisions import CallTools, Finish, ToolCall
 from onward.agent.messages import NoticeMessage
 from onward.config import Settings
 from onward.exceptions import InputRejected
-from onward.goals.registry import load_goals
 from onward.testing import ScriptedModel
 from tests.conftest import AgentFactory
 
@@ -62,9 +62,10 @@ async def test_step_limit_stops_a_runaway_turn(ts_agent: AgentFactory) -> None:
     assert len(set(call_ids)) == 3
 
 
-async def test_a_goal_is_one_new_module(
-    ts_env: WorkflowEnvironment, settings: Settings, tmp_path: Path, ts_agent: AgentFactory
+async def test_a_goal_module_named_in_settings_is_discovered(
+    ts_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
 ) -> None:
+    """`onward up`'s path: a module named in `goal_modules` (or an entry point)."""
     module = tmp_path / "my_weather_goal.py"
     module.write_text(
         textwrap.dedent(
@@ -81,17 +82,12 @@ async def test_a_goal_is_one_new_module(
                 """Whether to take an umbrella."""
                 return "rain" in forecast
 
-            Goal(name="weather", description="Weather advice.", instructions="Be brief.",
-                 tools=[forecast, umbrella], end_on_finish=True)
+            WEATHER = Goal(name="weather", description="Weather advice.", instructions="Be brief.",
+                           tools=[forecast, umbrella], end_on_finish=True)
             '''
         )
     )
-    sys.path.insert(0, str(tmp_path))
-    try:
-        goals = load_goals(["my_weather_goal"])
-    finally:
-        sys.path.remove(str(tmp_path))
-    assert "weather" in goals
+    configured = settings.model_copy(update={"goal_modules": ["my_weather_goal"]})
     model = ScriptedModel(
         [
             CallTools(calls=[ToolCall(call_id="f", tool="forecast", args={"city": "Lima"})]),
@@ -101,7 +97,14 @@ async def test_a_goal_is_one_new_module(
             Finish(answer="No umbrella needed."),
         ]
     )
-    async with ts_agent(model) as convs:
+    sys.path.insert(0, str(tmp_path))
+    try:
+        app = Onward.discover(model=model, settings=configured)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert "weather" in app.catalog.goals
+    assert "travel" in app.catalog.goals  # the bundled examples' entry points
+    async with app.running(ts_env.client) as convs:
         cid = await convs.start("weather", first_message="umbrella tomorrow in Lima?")
         result = await convs.result(cid)
     assert [(r.tool, r.result) for r in result.tool_calls] == [

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.contracts import UPDATE_STOP
 from onward.agent.decisions import AskUser, Finish, Refuse
 from onward.agent.messages import AssistantMessage, NoticeMessage, ToolResultMessage
 from onward.agent.specs import RetrySpec
+from onward.config import Settings
 from onward.exceptions import ToolRefused
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest
 from onward.testing import Hang, Malformed, ScriptedModel, Step
 from onward.tools import tool
-from tests.conftest import AgentFactory
+from tests.conftest import AgentFactory, agent_factory
 from tests.workflows.toolbox import add, call
 
 
@@ -37,6 +40,12 @@ CHAT = Goal(
     instructions="Book tables.",
     tools=[book_table, add],
 )
+
+
+@pytest.fixture
+def ts_agent(ts_env: WorkflowEnvironment, settings: Settings) -> AgentFactory:
+    """Workers whose goal catalog also holds this module's goals."""
+    return agent_factory(ts_env, settings, [CHAT])
 
 
 async def model_activities(client: Client, cid: str) -> Counter[str]:
@@ -143,13 +152,16 @@ async def test_a_guardrail_that_cannot_judge_lets_the_message_through(
     assert not [m for m in snap.messages if "invalid" in getattr(m, "text", "")]
 
 
-async def test_the_guardrail_can_be_turned_off_per_goal(ts_agent: AgentFactory) -> None:
-    Goal(
+async def test_the_guardrail_can_be_turned_off_per_goal(
+    ts_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    unguarded = Goal(
         name="test-unguarded",
         description="Anything goes.",
         instructions="Answer.",
         guardrail=False,
     )
+    ts_agent = agent_factory(ts_env, settings, [unguarded])
 
     def script(request: ModelRequest) -> Step:
         return Refuse(text="no") if request.check_topic else Finish(answer="sure")

@@ -41,7 +41,7 @@ from onward.testing import (
 )
 from onward.testing.fake_openai import FakeResponse
 from onward.tools import ToolContext, tool
-from tests.conftest import AgentFactory
+from tests.conftest import AgentFactory, agent_factory
 from tests.workflows import toolbox
 
 SEED = 20_240_611
@@ -295,6 +295,12 @@ INJECTABLE = Goal(
     tools=[read_note, toolbox.transfer, toolbox.delete_everything],
     end_on_finish=True,
 )
+
+
+@pytest.fixture
+def ts_agent(ts_env: WorkflowEnvironment, settings: Settings) -> AgentFactory:
+    """Workers whose goal catalog also holds this module's goals."""
+    return agent_factory(ts_env, settings, [INJECTABLE])
 
 
 def obedient(request: ModelRequest) -> Step:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import pytest
@@ -33,13 +33,14 @@ from onward.agent.decisions import (
 )
 from onward.agent.messages import Message, NoticeMessage, ToolCallMessage, ToolResultMessage
 from onward.config import Settings
-from onward.conversations import ConversationNotFound, Conversations
-from onward.exceptions import InputRejected
+from onward.conversations import Conversations
+from onward.exceptions import ConversationNotFound, InputRejected
+from onward.goals import Goal
 from onward.models.base import Model, ModelRequest
 from onward.testing import Gated, Hang, ScriptedModel, time_skipping_environment
 from onward.testing.scripted import Step
 from onward.worker import build_workers, running_workers
-from tests.conftest import AgentFactory, agent_factory
+from tests.conftest import AgentFactory, agent_factory, catalog_for
 from tests.workflows import toolbox
 
 CITIES = ["Lisbon", "Kyoto", "Oslo"]
@@ -171,10 +172,13 @@ def review_agent(
     cache = 1000 if request.param == "cached" else 0
 
     @asynccontextmanager
-    async def run(model: Model) -> AsyncGenerator[Conversations]:
-        workers = build_workers(ts_env.client, settings, model, max_cached_workflows=cache)
+    async def run(model: Model, goals: Sequence[Goal] = ()) -> AsyncGenerator[Conversations]:
+        catalog = catalog_for(settings, goals)
+        workers = build_workers(
+            ts_env.client, settings, model, catalog=catalog, max_cached_workflows=cache
+        )
         async with running_workers(workers):
-            yield Conversations(ts_env.client, settings)
+            yield Conversations(ts_env.client, settings, catalog)
 
     return run
 

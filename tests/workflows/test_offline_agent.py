@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from onward.agent.contracts import ConversationSnapshot
 from onward.agent.messages import AssistantMessage, ToolCallMessage, ToolResultMessage
 from onward.conversations import Conversations
+from onward.examples.ledger import Ledger
 from onward.models.offline import OfflineModel
-from onward.store.ledger import Ledger
 from tests.conftest import AgentFactory
 
 RESTING = ("waiting_for_user", "ended")

@@ -36,9 +36,9 @@ from onward.config import Settings
 from onward.evals.compare import Side, compare_case
 from onward.evals.format import EvalCase
 from onward.evals.reading import read_conversation
-from onward.exceptions import ERR_EVAL_CASE, UnknownGoalError
-from onward.goals.registry import get_goal, load_goals
-from onward.store.transcripts import TranscriptMissing, TranscriptStore
+from onward.exceptions import ERR_EVAL_CASE, TranscriptMissing, UnknownGoalError
+from onward.goals.catalog import GoalCatalog
+from onward.store.transcripts import TranscriptStore
 
 
 def _unusable(message: str) -> ApplicationError:
@@ -49,10 +49,13 @@ class EvalActivities:
     """Holds what the eval activities read: the store, and a client for reading the
     candidate conversations (queries and histories)."""
 
-    def __init__(self, client: Client, settings: Settings, store: TranscriptStore) -> None:
+    def __init__(
+        self, client: Client, settings: Settings, store: TranscriptStore, catalog: GoalCatalog
+    ) -> None:
         self.client = client
         self.settings = settings
         self.store = store
+        self.catalog = catalog
 
     async def _case(self, run_id: str, ref: EvalCaseRef) -> EvalCase:
         try:
@@ -67,9 +70,8 @@ class EvalActivities:
     def _goal(self, case: EvalCase, candidate: Candidate) -> GoalSpec:
         goal = case.goal
         if candidate.goal is not None:
-            load_goals(self.settings.goal_modules)
             try:
-                goal = get_goal(candidate.goal).spec()
+                goal = self.catalog.spec(candidate.goal)
             except UnknownGoalError as exc:
                 raise _unusable(str(exc)) from exc
         if candidate.instructions is not None:

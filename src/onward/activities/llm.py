@@ -37,6 +37,7 @@ from onward.exceptions import (
     ModelPermanentError,
     ModelRateLimited,
     ModelTransientError,
+    TranscriptMissing,
     UserError,
 )
 from onward.models.base import GuardrailRequest, GuardrailResponse, Model, ModelRequest
@@ -46,7 +47,7 @@ from onward.observability import (
     METRIC_MODEL_ERRORS,
     METRIC_TOKENS,
 )
-from onward.store.transcripts import TranscriptMissing, TranscriptStore
+from onward.store.transcripts import TranscriptStore
 
 T = TypeVar("T")
 DELTA_BATCH_INTERVAL = timedelta(milliseconds=150)
@@ -54,8 +55,6 @@ SAME_ERROR_LIMIT = 3
 """Identical 500s in a row after which a model call is given up on: a server that
 fails the same request the same way each time will not answer it on the 10th try."""
 _MEMO_LIMIT = 1000
-DeltaSink = Callable[[str, str], Awaitable[None]]
-"""Receives (conversation_id, text delta) for live streaming to clients."""
 
 
 async def _with_heartbeat(work: Awaitable[T]) -> T:
@@ -173,7 +172,6 @@ class LlmActivities:
         self,
         model: Model,
         store: TranscriptStore,
-        delta_sink: DeltaSink | None = None,
         *,
         settings: Settings | None = None,
     ) -> None:
@@ -181,7 +179,6 @@ class LlmActivities:
         model`), built here with the worker's keys; without them only `model` serves."""
         self.model = model
         self.store = store
-        self.delta_sink = delta_sink
         self._settings = settings
         self._models: dict[str, Model] = {}
         self._repeats = RepeatedErrors()
@@ -232,14 +229,11 @@ class LlmActivities:
     async def _decide(
         self, request: ModelRequest, deltas: DeltaRelay, model: Model
     ) -> DecideResult:
-        sink = self.delta_sink
         info = activity.info()
 
         async def on_delta(text: str) -> None:
             activity.heartbeat()
             deltas.publish(TokenDelta(call=info.activity_id, attempt=info.attempt, text=text))
-            if sink is not None:
-                await sink(request.conversation_id, text)
 
         try:
             response = await _with_heartbeat(model.decide(request, on_delta))

@@ -10,12 +10,18 @@ from temporalio.exceptions import ApplicationError
 
 from onward.activities.transcripts import inline, store_result
 from onward.agent.activity_contracts import ACTIVITY_TOOL, ToolInvocation, ToolOutcome
-from onward.exceptions import ERR_TOOL_FAILED, ERR_UNKNOWN_TOOL, ToolRefused, UnknownToolError
+from onward.exceptions import (
+    ERR_TOOL_FAILED,
+    ERR_UNKNOWN_TOOL,
+    ToolArgumentsError,
+    ToolRefused,
+    UnknownToolError,
+)
+from onward.goals.catalog import GoalCatalog
 from onward.observability import METRIC_TOOL_CALLS
 from onward.store.transcripts import RESULT_ADAPTER, TranscriptStore
 from onward.tools.context import ToolContext, reset_tool_context, set_tool_context
-from onward.tools.decorator import Tool, ToolArgumentsError
-from onward.tools.registry import get_tool
+from onward.tools.decorator import Tool
 
 
 async def _compensation_args(
@@ -36,21 +42,25 @@ async def _compensation_args(
 
 
 class ToolActivities:
-    """Holds the transcript store the worker shares with its model activities."""
+    """Holds the transcript store the worker shares with its model activities, and the
+    catalog whose goals' tools this worker runs."""
 
-    def __init__(self, store: TranscriptStore) -> None:
+    def __init__(self, store: TranscriptStore, catalog: GoalCatalog) -> None:
         self.store = store
+        self.catalog = catalog
 
     @activity.defn(name=ACTIVITY_TOOL)
     async def run_tool(self, inv: ToolInvocation) -> ToolOutcome:
         """Run one tool call. Bad arguments come back as an outcome, not a retry."""
-        return await run_tool(self.store, inv)
+        return await run_tool(self.store, self.catalog, inv)
 
 
-async def run_tool(store: TranscriptStore, inv: ToolInvocation) -> ToolOutcome:
+async def run_tool(
+    store: TranscriptStore, catalog: GoalCatalog, inv: ToolInvocation
+) -> ToolOutcome:
     """Run one tool call. Bad arguments come back as an outcome, not a retry."""
     try:
-        t = get_tool(inv.tool)
+        t = catalog.tool(inv.tool)
     except UnknownToolError as exc:
         raise ApplicationError(str(exc), type=ERR_UNKNOWN_TOOL, non_retryable=True) from exc
     args = await _compensation_args(store, t, inv) if inv.compensating else inv.args

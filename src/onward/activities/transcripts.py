@@ -14,9 +14,9 @@ from onward.agent.activity_contracts import DecideRequest
 from onward.agent.contracts import TranscriptRef
 from onward.agent.messages import Message
 from onward.agent.specs import GoalSpec
-from onward.exceptions import UserError
+from onward.exceptions import TranscriptMissing, UserError
 from onward.models.base import ModelRequest
-from onward.store.transcripts import TranscriptMissing, TranscriptStore
+from onward.store.transcripts import TranscriptStore
 
 INLINE_RESULT_BYTES = 16_384
 """Tool results up to this size also travel inline in the tool activity's result (the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 
 
 class AskUser(BaseModel):
@@ -94,7 +94,6 @@ Decision = Annotated[
     AskUser | CallTools | Finish | Refuse | RunPlan | Handoff | Review,
     Field(discriminator="kind"),
 ]
-DECISION_ADAPTER: TypeAdapter[Decision] = TypeAdapter(Decision)
 
 
 class GuardrailVerdict(BaseModel):

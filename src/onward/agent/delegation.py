@@ -22,6 +22,7 @@ from onward.agent import budget as budgets
 from onward.agent import plans
 from onward.agent.contracts import (
     SIGNAL_APPROVAL_DECISION,
+    SIGNAL_CHILD_APPROVAL,
     WORKFLOW_NAME,
     Budget,
     ChildApproval,
@@ -275,3 +276,28 @@ class PlanRunner:
             ok=result.outcome == "finished",
         )
         return result
+
+
+class ParentNotifier:
+    """A sub-agent's side of surfaced approvals: tells the parent conversation (if any)
+    that one of its approvals opened or closed, by signal."""
+
+    def __init__(self, parent: ParentLink | None) -> None:
+        self._parent = parent
+        self._signals: list[asyncio.Task[None]] = []
+
+    def approval_changed(self, approval: PendingApproval, decision: str | None) -> None:
+        """An approval opened (`decision` None) or closed with `decision`."""
+        parent = self._parent
+        if parent is None:
+            return
+        self._signals = [t for t in self._signals if not t.done()]
+        handle = workflow.get_external_workflow_handle(parent.conversation_id)
+        change = ChildApproval(
+            step_key=parent.step_key, approval=approval, open=decision is None, decision=decision
+        )
+        self._signals.append(asyncio.create_task(handle.signal(SIGNAL_CHILD_APPROVAL, change)))
+
+    async def sent(self) -> None:
+        """Wait until every signal to the parent is sent (or failed: it may have ended)."""
+        await asyncio.gather(*self._signals, return_exceptions=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import importlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, cast
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
@@ -24,17 +25,18 @@ from uvicorn.config import LOGGING_CONFIG
 from onward.agent.events import ConversationEvent, TokenDelta
 from onward.api.auth import token_book
 from onward.api.deps import ApiState
-from onward.api.erasing import Eraser
+from onward.api.erasure import Eraser
 from onward.api.errors import install_error_handlers
 from onward.api.index import ConversationIndex
 from onward.api.limits import BodyLimitMiddleware
 from onward.api.reconcile import reconcile_forever
-from onward.api.routers import conversations, goals, pay, system
+from onward.api.routers import conversations, goals, system
 from onward.api.schemas import Health, TemporalHealth
 from onward.api.settings import ApiSettings
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings, get_settings
-from onward.goals.registry import load_goals
+from onward.exceptions import UserError
+from onward.goals.catalog import GoalCatalog
 from onward.redaction import RedactingFilter
 
 WEB_DIR = Path(str(files("onward").joinpath("web")))
@@ -66,6 +68,7 @@ def create_app(
     *,
     client: Client | None = None,
     api_settings: ApiSettings | None = None,
+    catalog: GoalCatalog | None = None,
 ) -> FastAPI:
     """Build the app.
 
@@ -76,13 +79,17 @@ def create_app(
             whether that works).
         api_settings: API-only settings (tokens, CORS, limits); default from the
             environment.
+        catalog: The goals conversations may be started with; by default the goals
+            `GoalCatalog.discover` finds (entry points and `settings.goal_modules`).
     """
     settings = settings or get_settings()
     api = api_settings or ApiSettings()
     temporal = TemporalConnection(settings)
+    catalog = catalog or GoalCatalog.discover(settings.goal_modules)
     state = ApiState(
         settings=settings,
         api=api,
+        catalog=catalog,
         tokens=token_book(api, settings.data_dir),
         index=ConversationIndex(settings.data_dir / "api.sqlite"),
         temporal=temporal,
@@ -112,8 +119,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.eraser = eraser
-    app.state.settings = settings
-    app.state.temporal = temporal
     app.state.api = state
 
     install_error_handlers(app)
@@ -127,9 +132,11 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             expose_headers=["Location"],
         )
-    for module in (conversations, goals, system, pay):
+    for module in (conversations, goals, system):
         app.include_router(module.router)
     app.include_router(system.session_router)
+    for router in contributed_routers(catalog):
+        app.include_router(router)
 
     @app.get(
         "/healthz",
@@ -160,11 +167,20 @@ def create_app(
         )
 
     app.mount("/static", _StaticFiles(directory=WEB_DIR), name="static")
-    registered = load_goals(settings.goal_modules)
-    _document_stream_events(
-        app, sorted(n for n, g in registered.items() if g.listed), settings.max_message_chars
-    )
+    _document_stream_events(app, [g.name for g in catalog.listed()], settings.max_message_chars)
     return app
+
+
+def contributed_routers(catalog: GoalCatalog) -> list[APIRouter]:
+    """The routers the catalog's goal modules name (`API_ROUTERS`), imported now."""
+    routers: list[APIRouter] = []
+    for ref in catalog.api_routers:
+        module, _, attribute = ref.partition(":")
+        router = getattr(importlib.import_module(module), attribute, None)
+        if not isinstance(router, APIRouter):
+            raise UserError(f"`{ref}` (a goal module's API_ROUTERS) is not a FastAPI router")
+        routers.append(router)
+    return routers
 
 
 def _document_request_rules(

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from onward.agent.contracts import Budget, ConversationOptions
-from onward.api.errors import ApiError
 from onward.api.idempotency import conversation_id_for, fingerprint
 from onward.api.index import ACTIVE, ConversationIndex
 from onward.api.schemas import CreateConversationRequest
-from onward.conversations import Conversations, new_conversation_id, startable_goal
+from onward.conversations import Conversations, new_conversation_id
+from onward.exceptions import ApiError
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ async def create(
     `admit` checks the user's quota; only a conversation that is new counts against
     it, so a retry of a create that succeeded still gets its answer.
     """
-    startable_goal(body.goal)  # an unknown goal is refused before anything is written
+    convs.catalog.startable(body.goal)  # an unknown goal is refused before anything is written
     cid = conversation_id_for(user, key) if key else new_conversation_id()
     if not await index.has_row(cid):
         await admit()

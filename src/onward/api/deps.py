@@ -20,7 +20,7 @@ from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBear
 from temporalio.client import Client
 
 from onward.api.auth import TokenBook
-from onward.api.errors import ApiError, not_found
+from onward.api.errors import not_found
 from onward.api.index import ConversationIndex, IndexedConversation
 from onward.api.quotas import StreamSlots, WriteRate
 from onward.api.session import COOKIE_NAME, SAFE_METHODS, same_origin, user_for_cookie
@@ -29,6 +29,8 @@ from onward.api.stream_hub import StreamHub
 from onward.api.temporal import TemporalConnection
 from onward.config import Settings
 from onward.conversations import Conversations
+from onward.exceptions import ApiError
+from onward.goals.catalog import GoalCatalog
 
 
 @dataclass
@@ -37,6 +39,8 @@ class ApiState:
 
     settings: Settings
     api: ApiSettings
+    catalog: GoalCatalog
+    """The goals conversations may be started with."""
     tokens: TokenBook
     index: ConversationIndex
     temporal: TemporalConnection
@@ -62,7 +66,7 @@ class ApiState:
         client = await self.client()
         # The lazy connection is re-made after a failure; follow it.
         if self._conversations is None or self._conversations.client is not client:
-            self._conversations = Conversations(client, self.settings)
+            self._conversations = Conversations(client, self.settings, self.catalog)
         return self._conversations
 
     async def reachable(self) -> tuple[bool, str | None]:
@@ -90,6 +94,13 @@ def app_settings(state: StateDep) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+def app_catalog(state: StateDep) -> GoalCatalog:
+    return state.catalog
+
+
+CatalogDep = Annotated[GoalCatalog, Depends(app_catalog)]
 
 _bearer = HTTPBearer(
     auto_error=False, description="A token from `ONWARD_API_TOKENS` or `<data_dir>/api-token`."

@@ -18,8 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from temporalio.service import RPCError
 
-from onward.conversations import ConversationNotFound
-from onward.exceptions import ConversationBusy, InputRejected, UnknownGoalError
+from onward.exceptions import (
+    ApiError,
+    ConversationBusy,
+    ConversationNotFound,
+    InputRejected,
+    UnknownGoalError,
+)
 
 
 class ErrorDetail(BaseModel):
@@ -35,19 +40,6 @@ class ErrorBody(BaseModel):
     """The body of every non-2xx response."""
 
     error: ErrorDetail
-
-
-class ApiError(Exception):
-    """An error a route raises to answer with `status` and a reason."""
-
-    def __init__(
-        self, status: int, code: str, reason: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
-        self.headers = headers
 
 
 def not_found(conversation_id: str) -> ApiError:

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from onward.api.errors import ApiError
 from onward.api.index import ConversationIndex
 from onward.conversations import Conversations
+from onward.exceptions import ApiError
 
 _DESCRIBE_AT_ONCE = 16
 """Workflows described at a time when recounting a user's open conversations."""

@@ -28,7 +28,7 @@ from onward.agent.eval_contracts import (
 from onward.config import Settings
 from onward.conversations import WORKFLOW_TASK_TIMEOUT, default_options
 from onward.evals.format import EvalSet
-from onward.goals.registry import get_goal, load_goals
+from onward.goals.catalog import GoalCatalog
 from onward.store.transcripts import transcript_store
 
 ProgressCallback = Callable[[EvalProgress], None]
@@ -65,8 +65,7 @@ async def start_eval(
         UnknownGoalError: `candidate.goal` names no registered goal.
     """
     if candidate.goal is not None:
-        load_goals(settings.goal_modules)
-        get_goal(candidate.goal)
+        GoalCatalog.discover(settings.goal_modules).get(candidate.goal)
     run_id = run_id or new_run_id()
     run = EvalRun(
         run_id=run_id,

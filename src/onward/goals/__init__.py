@@ -1,6 +1,6 @@
-"""Goals: bundled examples and the registry that finds goals by name."""
+"""Goals: the `Goal` definition and the catalog that finds goals (and tools) by name."""
 
 from onward.goals.base import Goal
-from onward.goals.registry import get_goal, load_goals, register_goal
+from onward.goals.catalog import GoalCatalog
 
-__all__ = ["Goal", "get_goal", "load_goals", "register_goal"]
+__all__ = ["Goal", "GoalCatalog"]

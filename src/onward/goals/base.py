@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from onward.agent.specs import ExampleTurn, GoalSpec
 from onward.exceptions import UserError
@@ -13,7 +13,8 @@ from onward.tools.mcp import McpServer
 
 @dataclass
 class Goal:
-    """What an agent is for. Create one at module level; it registers itself.
+    """What an agent is for. Give it to `Onward(goals=[...])`, or create it at module level
+    in a module an `onward.goals` entry point (or `Settings.goal_modules`) names.
 
     Args:
         name: Unique name used by the API, CLI and `ONWARD_*` settings.
@@ -24,8 +25,8 @@ class Goal:
         examples: Example turns, shown to the model as guidance.
         saga: When a tool call fails, undo the earlier calls that have a
             compensation, newest first, and tell the user what was undone.
-        agents: Goals (or goal names) this agent may delegate plan steps to; each
-            step runs as a child conversation.
+        agents: Goals (or names of goals in the same catalog) this agent may delegate
+            plan steps to; each step runs as a child conversation.
         handoff: Make this a router: it hands the conversation to one of `agents`.
         reviewer: A goal whose agent reviews the answer after a plan ran.
         max_review_rounds: Reviews before the last answer is given as it is.
@@ -62,7 +63,6 @@ class Goal:
     guardrail: bool = True
     listed: bool = True
     mcp: Sequence[McpServer] = ()
-    register: bool = field(default=True, repr=False)
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.tools]
@@ -80,10 +80,6 @@ class Goal:
             raise UserError(f"goal `{self.name}` lists an MCP server name twice: {servers}")
         if self.handoff and not self.agents:
             raise UserError(f"goal `{self.name}` hands off but lists no agents")
-        if self.register:
-            from onward.goals.registry import register_goal
-
-            register_goal(self)
 
     def identity(self) -> tuple[object, ...]:
         """What makes two goal definitions the same, without resolving other goals."""
@@ -102,15 +98,21 @@ class Goal:
             tuple(m.spec().model_dump_json() for m in self.mcp),
         )
 
-    def spec(self, _path: tuple[str, ...] = ()) -> GoalSpec:
-        """The serializable goal, with the goals it delegates to resolved by name.
+    def spec(
+        self, resolve: Callable[[str], Goal] | None = None, _path: tuple[str, ...] = ()
+    ) -> GoalSpec:
+        """The serializable goal, with the goals it delegates to resolved.
+
+        Args:
+            resolve: Finds a goal named by string in `agents` or `reviewer`
+                (`GoalCatalog.get`); needed only when there are such names.
 
         A goal already on the delegation path is left out of its descendants' agents,
         so routers that can reach each other never nest without end.
         """
         path = (*_path, self.name)
-        agents = [_resolve(a) for a in self.agents]
-        reviewer = _resolve(self.reviewer) if self.reviewer is not None else None
+        agents = [_resolve(a, resolve) for a in self.agents]
+        reviewer = _resolve(self.reviewer, resolve) if self.reviewer is not None else None
         return GoalSpec(
             name=self.name,
             description=self.description,
@@ -119,9 +121,9 @@ class Goal:
             starter_prompt=self.starter_prompt,
             examples=list(self.examples),
             saga=self.saga,
-            agents=[a.spec(path) for a in agents if a.name not in path],
+            agents=[a.spec(resolve, path) for a in agents if a.name not in path],
             handoff=self.handoff,
-            reviewer=reviewer.spec(path) if reviewer is not None else None,
+            reviewer=reviewer.spec(resolve, path) if reviewer is not None else None,
             max_review_rounds=self.max_review_rounds,
             plan_deadline_s=self.plan_deadline_s,
             max_plan_steps=self.max_plan_steps,
@@ -132,9 +134,12 @@ class Goal:
         )
 
 
-def _resolve(goal: str | Goal) -> Goal:
+def _resolve(goal: str | Goal, resolve: Callable[[str], Goal] | None) -> Goal:
     if isinstance(goal, Goal):
         return goal
-    from onward.goals.registry import get_goal
-
-    return get_goal(goal)
+    if resolve is None:
+        raise UserError(
+            f"goal `{goal}` is named by string: resolve it through the goal catalog "
+            "(`GoalCatalog.spec`), or pass the `Goal` object itself"
+        )
+    return resolve(goal)

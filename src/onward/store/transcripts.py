@@ -31,14 +31,10 @@ from pydantic import TypeAdapter
 from onward.agent.contracts import ToolCallRecord, TranscriptRef
 from onward.agent.messages import MESSAGES_ADAPTER, Message, ToolResultMessage
 from onward.config import Settings
-from onward.exceptions import OnwardRuntimeError
+from onward.exceptions import TranscriptMissing
 
 TRANSCRIPTS_FILENAME = "transcripts.sqlite"
 _CACHE_SEGMENTS = 4096
-
-
-class TranscriptMissing(OnwardRuntimeError):
-    """A referenced segment or blob is not in the store (erased, or another data dir)."""
 
 
 @dataclass(frozen=True)

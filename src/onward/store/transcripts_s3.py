@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from onward.agent.contracts import TranscriptRef
-from onward.exceptions import UserError
-from onward.store.transcripts import Segment, TranscriptMissing, TranscriptStore, blob_ref
+from onward.exceptions import TranscriptMissing, UserError
+from onward.store.transcripts import Segment, TranscriptStore, blob_ref
 
 PREFIX = "onward/transcripts/"
 

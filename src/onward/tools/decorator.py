@@ -11,17 +11,14 @@ from typing import Any, overload
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from onward.agent.specs import ApprovalPolicy, RetrySpec, ToolSpec
-from onward.exceptions import UserError
+from onward.exceptions import ToolArgumentsError, UserError
 from onward.tools.context import ToolContext
-
-
-class ToolArgumentsError(ValueError):
-    """Arguments did not validate against the tool's signature."""
 
 
 @dataclass
 class Tool:
-    """A registered tool: the function, its argument model and its options."""
+    """A tool: the function, its argument model and its options. Goals list tools;
+    the goal catalog finds them by name."""
 
     name: str
     description: str
@@ -116,7 +113,6 @@ def tool(
     local: bool = False,
     follow_ups: tuple[str, ...] | list[str] = (),
     model_visible: bool = True,
-    register: bool = True,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -131,7 +127,6 @@ def tool(
     local: bool = False,
     follow_ups: tuple[str, ...] | list[str] = (),
     model_visible: bool = True,
-    register: bool = True,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) into a tool.
 
@@ -152,7 +147,6 @@ def tool(
             (shown to every model; not enforced).
         model_visible: False for a tool only the workflow runs, such as a saga's
             compensation: no model is offered it or may call it.
-        register: Add to the global registry (default) so goals can name it.
     """
 
     def wrap(func: Callable[..., Any]) -> Tool:
@@ -176,10 +170,6 @@ def tool(
             follow_ups=tuple(follow_ups),
             model_visible=model_visible,
         )
-        if register:
-            from onward.tools.registry import register_tool
-
-            register_tool(t)
         return t
 
     if fn is not None:

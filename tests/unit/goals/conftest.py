@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from onward.config import get_settings
-from onward.store.ledger import Ledger, ledger_for
+from onward.examples.ledger import Ledger, ledger_for
 from onward.tools import ToolContext
 
 _calls = itertools.count(1)

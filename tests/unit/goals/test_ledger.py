@@ -14,19 +14,9 @@ from typing import Any
 import pytest
 
 from onward.config import Settings
-from onward.store.ledger import (
-    TABLES,
-    Charge,
-    ChargeRefused,
-    Ledger,
-    LedgerError,
-    OutOfStock,
-    RecordNotFound,
-    WrongAmount,
-    ledger_for,
-    ledger_tables,
-)
-from onward.store.ledger_keys import load_or_create_key, write_key
+from onward.examples.ledger import TABLES, Charge, Ledger, ledger_for, ledger_tables
+from onward.examples.ledger_keys import load_or_create_key, write_key
+from onward.exceptions import ChargeRefused, LedgerError, OutOfStock, RecordNotFound, WrongAmount
 
 
 def charge(ledger: Ledger, key: str, amount_cents: int = 3600) -> Charge:

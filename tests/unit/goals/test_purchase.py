@@ -7,21 +7,19 @@ from typing import Any
 import pytest
 
 from onward.config import get_settings
-from onward.exceptions import ToolRefused
-from onward.goals.purchase import (
+from onward.examples.ledger import Ledger
+from onward.examples.purchase import (
     DECLINED_TOKEN,
     DEMO_FAIL_SKU,
     PURCHASE,
-    ShipmentFailed,
     charge_card,
     create_shipment,
     refund_charge,
     release_reservation,
     reserve_inventory,
 )
-from onward.store.ledger import Ledger
+from onward.exceptions import ShipmentFailed, ToolArgumentsError, ToolRefused
 from onward.tools import Tool, ToolContext
-from onward.tools.decorator import ToolArgumentsError
 from tests.unit.goals.conftest import ContextFactory
 
 

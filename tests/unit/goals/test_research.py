@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from onward.goals.research import (
+from onward.examples.ledger import Ledger
+from onward.examples.research import (
     TextIndex,
     bundled_data,
     fts_query,
     search_documents,
     store_report,
 )
-from onward.store.ledger import Ledger
-from onward.tools.decorator import ToolArgumentsError
+from onward.exceptions import ToolArgumentsError
 from tests.unit.goals.conftest import ContextFactory
 
 

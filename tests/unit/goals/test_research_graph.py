@@ -19,8 +19,7 @@ from onward.agent.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from onward.goals.registry import get_goal
-from onward.goals.research_graph import (
+from onward.examples.research_graph import (
     GRAPH_NAME,
     cited_sources,
     last_question,
@@ -29,6 +28,7 @@ from onward.goals.research_graph import (
     run_turn,
     uncited,
 )
+from onward.goals.catalog import GoalCatalog
 
 # LangGraph is in the dev extra: without it these tests fail (at import), never skip.
 import_module("langgraph")
@@ -79,7 +79,7 @@ class FakeDriver:
         self.conversation = ConversationState(
             conversation_id="conv-unit",
             owner="local",
-            goal=get_goal(GRAPH_NAME).spec(),
+            goal=GoalCatalog.discover().spec(GRAPH_NAME),
             options=ConversationOptions(max_steps_per_turn=self.max_steps),
             messages=[UserMessage(text="How do sagas work?")],
             turns=1,
@@ -181,9 +181,9 @@ def _python(code: str, **env: str) -> str:
 def test_without_langgraph_the_module_imports_and_registers_nothing() -> None:
     out = _python(
         "import sys; sys.modules['langgraph'] = None\n"
-        "from onward.goals import research_graph\n"
-        "from onward.goals.registry import load_goals\n"
-        "print(research_graph.HAVE_LANGGRAPH, 'research-graph' in load_goals())"
+        "from onward.examples import research_graph\n"
+        "from onward.goals.catalog import GoalCatalog\n"
+        "print(research_graph.HAVE_LANGGRAPH, 'research-graph' in GoalCatalog.discover().goals)"
     )
     assert out == "False False"
 
@@ -193,7 +193,7 @@ def test_the_goal_module_does_not_import_langgraph() -> None:
     # recovery after a crash, so it is imported with the first graph turn.
     out = _python(
         "import sys\n"
-        "from onward.goals import research_graph as g\n"
+        "from onward.examples import research_graph as g\n"
         "print(g.HAVE_LANGGRAPH, sorted({m.split('.')[0] for m in sys.modules} & set(g.PACKAGES)))"
     )
     assert out == "True []"
@@ -207,7 +207,7 @@ def test_a_turn_loads_no_module_the_sandbox_could_not_pass_through() -> None:
     # (it would print its connection errors).
     out = _python(
         "import asyncio, sys\n"
-        "from onward.goals import research_graph as g\n"
+        "from onward.examples import research_graph as g\n"
         "from onward.agent.decisions import Finish\n"
         "from tests.unit.goals.test_research_graph import FakeDriver\n"
         "def ours(): return {m for m in sys.modules if m.split('.')[0] in g.PACKAGES}\n"

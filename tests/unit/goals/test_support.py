@@ -10,16 +10,16 @@ from email import message_from_bytes
 import pytest
 
 from onward.config import get_settings
-from onward.goals.research import bundled_data
-from onward.goals.support import (
+from onward.examples.ledger import Ledger
+from onward.examples.research import bundled_data
+from onward.examples.support import (
     classify,
     classify_question,
     create_ticket,
     search_kb,
     send_email,
 )
-from onward.store.ledger import Ledger
-from onward.tools.decorator import ToolArgumentsError
+from onward.exceptions import ToolArgumentsError
 from tests.unit.goals.conftest import ContextFactory
 
 

@@ -9,13 +9,12 @@ from onward.agent.decisions import Handoff, RunPlan
 from onward.agent.messages import UserMessage
 from onward.agent.plans import decision_problem
 from onward.agent.specs import GoalSpec
-from onward.goals.registry import get_goal, load_goals
+from onward.goals.catalog import GoalCatalog
 from onward.models.offline import check_topic, plan_next
 
 
 def spec(name: str) -> GoalSpec:
-    load_goals()
-    return get_goal(name).spec()
+    return GoalCatalog.discover().spec(name)
 
 
 def test_trip_planner_delegates_to_travel_and_is_reviewed() -> None:
@@ -38,8 +37,7 @@ def test_trip_planner_delegates_to_travel_and_is_reviewed() -> None:
 
 
 def test_the_reviewer_is_registered_so_it_resolves_by_name() -> None:
-    load_goals()
-    assert get_goal("trip-reviewer").spec().name == "trip-reviewer"
+    assert GoalCatalog.discover().spec("trip-reviewer").name == "trip-reviewer"
 
 
 def test_concierge_routes_to_four_agents() -> None:
@@ -77,8 +75,8 @@ def test_offline_concierge_hands_off_to_the_matching_agent(text: str, agent: str
 
 
 def test_a_reviewer_is_not_offered_for_new_conversations() -> None:
-    from onward.goals.registry import load_goals
+    from onward.goals.catalog import GoalCatalog
 
-    goals = load_goals()
+    goals = GoalCatalog.discover().goals
     assert goals["trip-reviewer"].listed is False
     assert goals["trip-planner"].listed is True

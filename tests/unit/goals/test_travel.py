@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from onward.config import get_settings
-from onward.exceptions import UserError
-from onward.goals.travel import (
+from onward.examples.ledger import Ledger
+from onward.examples.travel import (
     AIRPORTS,
     EVENT_CITIES,
     MONTHS,
@@ -21,8 +21,7 @@ from onward.goals.travel import (
     load_events,
     search_flights,
 )
-from onward.store.ledger import Ledger
-from onward.tools.decorator import ToolArgumentsError
+from onward.exceptions import ToolArgumentsError, UserError
 from tests.unit.goals.conftest import ContextFactory
 
 

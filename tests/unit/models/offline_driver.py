@@ -34,12 +34,10 @@ from onward.agent.messages import (
 )
 from onward.agent.orchestration import schema_errors
 from onward.agent.specs import GoalSpec
-from onward.exceptions import ToolRefused
-from onward.goals.registry import get_goal, load_goals
+from onward.exceptions import ToolArgumentsError, ToolRefused
+from onward.goals.catalog import GoalCatalog
 from onward.models.offline import plan_next
 from onward.tools import ToolContext
-from onward.tools.decorator import ToolArgumentsError
-from onward.tools.registry import get_tool
 
 
 @dataclass
@@ -55,8 +53,7 @@ class Conversation:
 
     @classmethod
     def of(cls, goal: str, **kwargs: Any) -> Conversation:
-        load_goals()
-        return cls(goal=get_goal(goal).spec(), **kwargs)
+        return cls(goal=GoalCatalog.discover().spec(goal), **kwargs)
 
     def say(self, text: str) -> str:
         """Send `text`; returns the agent's reply once it waits for the user again."""
@@ -124,7 +121,7 @@ class Conversation:
     ) -> tuple[bool, Any, str | None, bool]:
         ctx = ToolContext(conversation_id=self.conversation_id, call_id=call_id, attempt=1)
         try:
-            content = asyncio.run(get_tool(tool).invoke(args, ctx))
+            content = asyncio.run(GoalCatalog.discover().tool(tool).invoke(args, ctx))
         except ToolArgumentsError as exc:
             return False, None, f"invalid arguments: {exc}", True
         except ToolRefused as exc:
@@ -142,7 +139,7 @@ class Conversation:
             spec = self.goal.tool(call.tool)
             if result is None or not result.ok or spec is None or not spec.compensation:
                 continue
-            comp = get_tool(spec.compensation)
+            comp = GoalCatalog.discover().tool(spec.compensation)
             content = (
                 cast(dict[str, Any], result.content) if isinstance(result.content, dict) else {}
             )

@@ -332,12 +332,11 @@ async def test_a_question_does_not_let_anything_through() -> None:
 
 
 async def test_free_text_parameter_takes_the_users_words() -> None:
-    from onward.goals.registry import get_goal, load_goals
+    from onward.goals.catalog import GoalCatalog
 
-    load_goals()
     request = ModelRequest(
         conversation_id="c",
-        goal=get_goal("research").spec(),
+        goal=GoalCatalog.discover().spec("research"),
         messages=[UserMessage(text="Research how workflows stay durable")],
     )
     response = await OfflineModel().decide(request)
@@ -349,13 +348,13 @@ async def test_free_text_parameter_takes_the_users_words() -> None:
 
 def test_no_goal_or_tool_is_named_in_the_offline_models_code() -> None:
     """Generic, schema- and result-driven: no branch for a bundled goal."""
-    from onward.goals.registry import load_goals
+    from onward.goals.catalog import GoalCatalog
 
-    goals = load_goals()
+    goals = GoalCatalog.discover().goals
     bundled = [
         g
         for g in goals.values()
-        if any(t.function.__module__.startswith("onward.goals") for t in g.tools)
+        if any(t.function.__module__.startswith("onward.examples") for t in g.tools)
     ]
     assert {"travel", "purchase", "support", "research"} <= {g.name for g in bundled}
     names = {n for g in bundled for n in (g.name, *(t.name for t in g.tools))}

@@ -12,11 +12,11 @@ import pytest
 
 from onward.agent.decisions import AskUser, CallTools, Finish, Refuse
 from onward.config import get_settings
-from onward.goals.registry import get_goal, load_goals
+from onward.examples.ledger import Ledger, ledger_for
+from onward.goals.catalog import GoalCatalog
 from onward.models._offline_args import params_of
 from onward.models._offline_say import question
 from onward.models.offline import check_topic
-from onward.store.ledger import Ledger, ledger_for
 from tests.unit.models.offline_driver import Conversation
 
 TUTORIAL_EVENT = "Bay Kite Festival"
@@ -34,11 +34,10 @@ def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
 def in_words(text: str) -> None:
     """A question or answer for a person: no backticked identifiers, no field names."""
     assert "`" not in text, text
-    load_goals()
     names = {
         p.name
         for g in ("travel", "purchase", "support", "research")
-        for t in get_goal(g).spec().tools
+        for t in GoalCatalog.discover().spec(g).tools
         for p in params_of(t)
         if "_" in p.name
     }
@@ -305,8 +304,7 @@ def test_research_stores_a_report_citing_what_it_found(ledger: Ledger) -> None:
     ],
 )
 def test_a_plain_request_in_the_goals_domain_is_on_topic(goal: str, text: str) -> None:
-    load_goals()
-    assert check_topic(get_goal(goal).spec(), [], text).allowed
+    assert check_topic(GoalCatalog.discover().spec(goal), [], text).allowed
 
 
 @pytest.mark.parametrize(
@@ -319,17 +317,15 @@ def test_a_plain_request_in_the_goals_domain_is_on_topic(goal: str, text: str) -
     ],
 )
 def test_off_topic_is_refused_with_what_the_goal_does(goal: str, text: str) -> None:
-    load_goals()
-    spec = get_goal(goal).spec()
+    spec = GoalCatalog.discover().spec(goal)
     verdict = check_topic(spec, [], text)
     assert not verdict.allowed and verdict.reply
     assert spec.description.strip().rstrip(".")[1:] in verdict.reply
 
 
 def test_every_question_of_the_bundled_goals_is_in_words() -> None:
-    load_goals()
     for name in ("travel", "purchase", "support", "research"):
-        for tool in get_goal(name).spec().tools:
+        for tool in GoalCatalog.discover().spec(name).tools:
             for p in params_of(tool):
                 if p.askable:
                     asked = question(p, tool)

@@ -18,7 +18,7 @@ from onward.agent.messages import (
     UserMessage,
 )
 from onward.agent.plans import decision_problem
-from onward.goals.registry import load_goals
+from onward.goals.catalog import GoalCatalog
 from onward.models.offline import plan_next
 
 TEXTS = [
@@ -66,9 +66,9 @@ CONTENTS: list[Any] = [
 @pytest.mark.parametrize("seed", range(6))
 def test_random_transcripts_never_break_the_offline_model(seed: int) -> None:
     rng = random.Random(seed)
-    goals = load_goals()
-    for name, goal in sorted(goals.items()):
-        spec = goal.spec()
+    catalog = GoalCatalog.discover()
+    for name in sorted(catalog.goals):
+        spec = catalog.spec(name)
         visible = [t.name for t in spec.tools if t.model_visible] or ["anything"]
         messages: list[Message] = []
         for i in range(25):

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from onward.api.deps import CurrentUser, SettingsDep
+from onward.api.deps import CatalogDep, CurrentUser
 from onward.api.errors import error_responses
 from onward.api.schemas import GoalInfo, GoalList, ToolInfo
-from onward.goals.registry import load_goals
 
 router = APIRouter(prefix="/v1/goals", tags=["goals"], responses=error_responses(401))
 
 
 @router.get("", response_model=GoalList, summary="List goals")
-async def list_goals(user: CurrentUser, settings: SettingsDep) -> GoalList:
-    """Every registered goal with its starter prompt and tools' approval policies."""
+async def list_goals(user: CurrentUser, catalog: CatalogDep) -> GoalList:
+    """Every startable goal with its starter prompt and tools' approval policies."""
     del user  # authentication only: goals are the same for everyone
-    goals = load_goals(settings.goal_modules)
     out: list[GoalInfo] = []
-    for name in sorted(goals):
-        if not goals[name].listed:
-            continue
-        spec = goals[name].spec()
+    for goal in catalog.listed():
+        spec = catalog.spec(goal.name)
         out.append(
             GoalInfo(
                 name=spec.name,

@@ -22,11 +22,11 @@ from pydantic.config import JsonDict, JsonValue
 
 from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
-from onward.goals._stripe_invoice import stripe_invoice
+from onward.examples._stripe_invoice import stripe_invoice
+from onward.examples.ledger import ledger_for
+from onward.exceptions import ToolArgumentsError
 from onward.goals.base import Goal
-from onward.store.ledger import ledger_for
 from onward.tools import ToolContext, tool
-from onward.tools.decorator import ToolArgumentsError
 
 MonthName = Literal[
     "January",
@@ -91,7 +91,7 @@ _AIRLINES = (
 @cache
 def load_events() -> tuple[dict[str, Any], ...]:
     """The bundled events (read once per process)."""
-    text = files("onward.goals").joinpath("data/events.json").read_text(encoding="utf-8")
+    text = files("onward.examples").joinpath("data/events.json").read_text(encoding="utf-8")
     return tuple(json.loads(text)["events"])
 
 
@@ -346,6 +346,9 @@ def create_invoice(
         "provider": invoice.provider,
     }
 
+
+API_ROUTERS = ("onward.examples.pay:router",)
+"""The pay page an invoice's link opens (`/pay/<invoice id>`)."""
 
 TRAVEL = Goal(
     name="travel",

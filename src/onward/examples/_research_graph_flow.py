@@ -18,8 +18,8 @@ from langsmith import run_helpers as langsmith_helpers
 
 from onward.agent.decisions import CallTools, Decision, Finish, ToolCall
 from onward.agent.graphs import TurnDriver
-from onward.goals.research import search_documents
-from onward.goals.research_graph import (
+from onward.examples.research import search_documents
+from onward.examples.research_graph import (
     GRAPH_NAME,
     LAZY_IMPORTS,
     MAX_RECHECKS,

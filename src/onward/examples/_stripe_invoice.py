@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from onward.examples.ledger import Invoice
 from onward.exceptions import UserError
-from onward.store.ledger import Invoice
 
 
 def stripe_invoice(api_key: str, key: str, invoice: Invoice) -> tuple[str, str]:

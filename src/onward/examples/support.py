@@ -19,9 +19,9 @@ from pydantic import Field
 
 from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
+from onward.examples.ledger import Email, ledger_for
+from onward.examples.research import TextIndex, bundled_data
 from onward.goals.base import Goal
-from onward.goals.research import TextIndex, bundled_data
-from onward.store.ledger import Email, ledger_for
 from onward.tools import ToolContext, tool
 
 Category = Literal["faq", "account", "billing", "escalate"]

@@ -29,8 +29,8 @@ from temporalio import workflow
 
 from onward.agent.graphs import TurnDriver, register_graph
 from onward.agent.messages import Message, ToolResultMessage, UserMessage
+from onward.examples.research import search_documents, store_report
 from onward.goals.base import Goal
-from onward.goals.research import search_documents, store_report
 
 HAVE_LANGGRAPH = find_spec("langgraph") is not None
 PACKAGES = ("langgraph", "langchain_core", "langsmith")
@@ -99,7 +99,7 @@ def load_flow() -> ModuleType:
     """The graph module, imported on first use and passed through the workflow sandbox
     (a synchronous import, so the sandbox's per-thread flag is not held across awaits)."""
     with workflow.unsafe.imports_passed_through():
-        from onward.goals import _research_graph_flow
+        from onward.examples import _research_graph_flow
 
     return _research_graph_flow
 

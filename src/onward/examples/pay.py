@@ -3,7 +3,7 @@
 Without Stripe configured, invoices are "paid" here: the page shows what is owed.
 Like a hosted invoice page it needs no sign-in, so the id is the secret: an HMAC of
 the tool call's idempotency key with a key kept in the data dir (see
-`onward.store.ledger_keys`), which nobody can compute from a conversation id.
+`onward.examples.ledger_keys`), which nobody can compute from a conversation id.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from onward.api.deps import SettingsDep
-from onward.store.ledger import ledger_for
+from onward.examples.ledger import ledger_for
 
 router = APIRouter(tags=["pay"])
 

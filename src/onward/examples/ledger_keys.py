@@ -16,7 +16,7 @@ import os
 import secrets
 from pathlib import Path
 
-from onward.store.ledger_records import LedgerError
+from onward.exceptions import LedgerError
 
 KEY_FILENAME = "ledger.key"
 KEY_BYTES = 32

@@ -24,26 +24,22 @@ from pathlib import Path
 from typing import Any
 
 from onward.config import Settings
-from onward.store.ledger_core import as_record, now
-from onward.store.ledger_orders import OrderBook
-from onward.store.ledger_records import (
+from onward.examples.ledger_core import as_record, now
+from onward.examples.ledger_orders import OrderBook
+from onward.examples.ledger_records import (
     TABLES,
     Charge,
-    ChargeRefused,
     Email,
     Invoice,
-    LedgerError,
-    OutOfStock,
     Record,
-    RecordNotFound,
     Refund,
     Release,
     Report,
     Reservation,
     Shipment,
     Ticket,
-    WrongAmount,
 )
+from onward.exceptions import ChargeRefused, LedgerError, OutOfStock, RecordNotFound, WrongAmount
 
 __all__ = [
     "LEDGER_FILENAME",

@@ -9,28 +9,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from onward.exceptions import OnwardRuntimeError
-
-
-class LedgerError(OnwardRuntimeError):
-    """A ledger operation could not be completed."""
-
-
-class RecordNotFound(LedgerError):
-    """The record an update or undo refers to does not exist (for this conversation)."""
-
-
-class OutOfStock(LedgerError):
-    """A reservation asked for more units than are still available."""
-
-
-class ChargeRefused(LedgerError):
-    """A charge was asked for a reservation that cannot be charged (it was released)."""
-
-
-class WrongAmount(LedgerError):
-    """A charge named an amount that is not its reservation's."""
-
 
 @dataclass(frozen=True)
 class Record:

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from onward.store.ledger_core import OWNED, LedgerCore, R, as_record
-from onward.store.ledger_records import (
+from onward.examples.ledger_core import OWNED, LedgerCore, R, as_record
+from onward.examples.ledger_records import (
     RECORD_FIELDS,
     TABLE_OF,
     UNDOES,
     Charge,
-    ChargeRefused,
-    OutOfStock,
-    RecordNotFound,
     Refund,
     Release,
     Reservation,
-    WrongAmount,
 )
+from onward.exceptions import ChargeRefused, OutOfStock, RecordNotFound, WrongAmount
 
 
 class OrderBook(LedgerCore):

@@ -21,10 +21,10 @@ from pydantic import Field
 
 from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
+from onward.examples.ledger import ledger_for
+from onward.exceptions import ToolArgumentsError
 from onward.goals.base import Goal
-from onward.store.ledger import ledger_for
 from onward.tools import ToolContext, tool
-from onward.tools.decorator import ToolArgumentsError
 
 # Words that match nearly every document and only blur the ranking.
 # fmt: off
@@ -105,8 +105,8 @@ class TextIndex:
 
 
 def bundled_data(name: str, key: str) -> list[dict[str, Any]]:
-    """The `key` list of the bundled JSON file `onward/goals/data/<name>`."""
-    text = files("onward.goals").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    """The `key` list of the bundled JSON file `onward/examples/data/<name>`."""
+    text = files("onward.examples").joinpath(f"data/{name}").read_text(encoding="utf-8")
     return json.loads(text)[key]
 
 

@@ -21,17 +21,18 @@ from pydantic.config import JsonValue
 
 from onward.agent.specs import ExampleTurn, RetrySpec
 from onward.config import get_settings
-from onward.exceptions import OnwardRuntimeError, ToolRefused
-from onward.goals.base import Goal
-from onward.store.ledger import (
+from onward.examples.ledger import ledger_for
+from onward.exceptions import (
     ChargeRefused,
     OutOfStock,
     RecordNotFound,
+    ShipmentFailed,
+    ToolArgumentsError,
+    ToolRefused,
     WrongAmount,
-    ledger_for,
 )
+from onward.goals.base import Goal
 from onward.tools import ToolContext, tool
-from onward.tools.decorator import ToolArgumentsError
 
 DEMO_FAIL_SKU = "FRAGILE-1"
 """Shipping this SKU always fails (saga demonstration)."""
@@ -50,10 +51,6 @@ _SKU_CHOICES: list[JsonValue] = [
 # Stripe-style test tokens; a real integration would get these from the card form.
 _TEST_CARDS = {"tok_visa": "4242", "tok_mastercard": "4444", "tok_amex": "8431"}
 DECLINED_TOKEN = "tok_chargeDeclined"
-
-
-class ShipmentFailed(OnwardRuntimeError):
-    """The carrier refused the shipment."""
 
 
 Sku = Annotated[

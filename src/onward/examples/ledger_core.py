@@ -1,6 +1,6 @@
 """The ledger's machinery: one SQLite file, short transactions, writes once per key.
 
-See `onward.store.ledger` for what is recorded and why.
+See `onward.examples.ledger` for what is recorded and why.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from onward.store.ledger_keys import KEY_FILENAME, keyed_id, load_or_create_key
-from onward.store.ledger_records import (
+from onward.examples.ledger_keys import KEY_FILENAME, keyed_id, load_or_create_key
+from onward.examples.ledger_records import (
     JSON_COLUMNS,
     TABLE_OF,
     TABLES,
     UNIQUE_INDEXES,
-    LedgerError,
     Record,
     added_columns_sql,
     create_table_sql,
 )
+from onward.exceptions import LedgerError
 
 R = TypeVar("R", bound=Record)
 
