@@ -25,7 +25,7 @@ from onward.api.deps import (
     WritingUser,
     WrittenConversation,
 )
-from onward.api.erasing import EraserDep
+from onward.api.erasure import EraserDep
 from onward.api.errors import ApiError, error_responses, not_found
 from onward.api.idempotency import IdempotencyKey, fingerprint, message_id_for, update_id_for
 from onward.api.links import links, workflow_url
