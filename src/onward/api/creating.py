@@ -16,7 +16,7 @@ from datetime import datetime
 
 from onward.agent.contracts import Budget, ConversationOptions
 from onward.api.idempotency import conversation_id_for, fingerprint
-from onward.api.index import ACTIVE, ConversationIndex
+from onward.api.index import ACTIVE, ConversationIndex, Reservation
 from onward.api.schemas import CreateConversationRequest
 from onward.conversations import Conversations, new_conversation_id
 from onward.exceptions import ApiError
@@ -45,28 +45,12 @@ async def create(
     """
     convs.catalog.startable(body.goal)  # an unknown goal is refused before anything is written
     cid = conversation_id_for(user, key) if key else new_conversation_id()
-    if not await index.has_row(cid):
-        await admit()
-    request_hash = fingerprint(body)
-    reserved = await index.reserve(cid, user, body.goal, message or "", request_hash=request_hash)
+    reserved = await reserve(
+        index, cid, user, body.goal, message or "", fingerprint(body), admit, what="conversation"
+    )
     row = reserved.conversation
-    if not reserved.fresh:
-        if row.owner != user:  # a random id collided with another user's: never reuse
-            raise ApiError(409, "conflict", "that conversation id is taken; retry")
-        if reserved.request_hash != request_hash:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different request; use a new key",
-            )
-        if reserved.deleted:
-            raise ApiError(
-                409,
-                "input_rejected",
-                "the conversation created with this Idempotency-Key has been deleted",
-            )
-        if reserved.state == ACTIVE:
-            return Created(cid, row.created_at)
+    if reserved.state == ACTIVE:
+        return Created(cid, row.created_at)
     options = ConversationOptions(
         message_policy=body.options.message_policy,
         budget=Budget(**body.options.budget.model_dump()),
@@ -81,3 +65,42 @@ async def create(
     )
     await index.activate(cid)
     return Created(cid, row.created_at)
+
+
+async def reserve(
+    index: ConversationIndex,
+    cid: str,
+    user: str,
+    goal: str,
+    title: str,
+    request_hash: str,
+    admit: Callable[[], Awaitable[None]],
+    *,
+    what: str,
+) -> Reservation:
+    """The index row for a conversation about to start (create or fork): written now
+    (pending), or the one an earlier request with the same Idempotency-Key left, checked
+    to be that same request. `admit` (the user's quota) runs only for a new row.
+
+    Raises:
+        ApiError: The id is another user's, the key was used for another request, or
+            what it made has been deleted.
+    """
+    if not await index.has_row(cid):
+        await admit()
+    reserved = await index.reserve(cid, user, goal, title, request_hash=request_hash)
+    if reserved.fresh:
+        return reserved
+    if reserved.conversation.owner != user:  # a random id collided with another user's
+        raise ApiError(409, "conflict", "that conversation id is taken; retry")
+    if reserved.request_hash != request_hash:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request; use a new key",
+        )
+    if reserved.deleted:
+        raise ApiError(
+            409, "input_rejected", f"the {what} made with this Idempotency-Key has been deleted"
+        )
+    return reserved

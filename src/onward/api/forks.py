@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from onward.api.creating import reserve
 from onward.api.errors import ApiError
 from onward.api.idempotency import fingerprint
 from onward.api.index import ACTIVE, ConversationIndex, IndexedConversation
@@ -63,28 +64,12 @@ async def fork_conversation(
         # The request is well-formed; the conversation is not that long (yet): state.
         raise ApiError(409, "invalid_fork_point", exc.reason) from exc
     cid = fork_id_for(user, source.conversation_id, key) if key else new_conversation_id()
-    if not await index.has_row(cid):
-        await admit()
-    request_hash = fingerprint(body)
-    reserved = await index.reserve(
-        cid, user, source.goal, _title(source), request_hash=request_hash
+    reserved = await reserve(
+        index, cid, user, source.goal, _title(source), fingerprint(body), admit, what="fork"
     )
     row = reserved.conversation
-    if not reserved.fresh:
-        if row.owner != user:  # a random id collided with another user's: never reuse
-            raise ApiError(409, "conflict", "that conversation id is taken; retry")
-        if reserved.request_hash != request_hash:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different request; use a new key",
-            )
-        if reserved.deleted:
-            raise ApiError(
-                409, "input_rejected", "the fork made with this Idempotency-Key has been deleted"
-            )
-        if reserved.state == ACTIVE:
-            return Forked(cid, row.goal, row.created_at)
+    if reserved.state == ACTIVE:
+        return Forked(cid, row.goal, row.created_at)
     await start_fork(convs, view, point, owner=user, conversation_id=cid)
     await index.activate(cid)
     return Forked(cid, row.goal, row.created_at)
