@@ -21,15 +21,12 @@ from urllib.parse import quote
 import httpx
 
 from onward.api.sse import SseDecoder, SseEvent
+from onward.exceptions import ChatError
 
 IDLE = frozenset({"waiting_for_user", "waiting_for_approval", "budget_exhausted", "ended"})
 """Statuses in which the agent waits for someone (or has stopped)."""
 BUSY = frozenset({"thinking", "retrying_model", "running_tools"})
 RECONNECTS = 5
-
-
-class ChatError(Exception):
-    """Something the user must fix or know; printed without a traceback."""
 
 
 class ApiClient:

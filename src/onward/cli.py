@@ -321,8 +321,8 @@ def chat(
     if fork and resume:
         console.print("give --fork or --resume, not both", style="red")
         raise typer.Exit(2)
-    from onward.chat import ChatError
     from onward.chat import chat as run_chat
+    from onward.exceptions import ChatError
 
     base, secret = _api_target(url, token)
 
@@ -347,7 +347,8 @@ def conversations(
     """List my conversations, newest first."""
     from rich.markup import escape
 
-    from onward.chat import ChatError, list_conversations, printable
+    from onward.chat import list_conversations, printable
+    from onward.exceptions import ChatError
 
     base, secret = _api_target(url, token)
     try:

@@ -204,3 +204,12 @@ class EvalSetError(UserError):
 
 ERR_EVAL_CASE = "EvalCaseUnusable"
 """A recorded case cannot be replayed (unreadable, no user message): never retried."""
+
+
+class StreamLagged(OnwardRuntimeError):
+    """A stream subscriber fell so far behind that the items it needs next were
+    dropped; it should reconnect from its last offset."""
+
+
+class ChatError(OnwardError):
+    """Something the terminal chat's user must fix or know; printed without a traceback."""

@@ -29,16 +29,11 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 
 from onward.api.worker_watch import WorkerProbe, WorkerStatus, worker_answers
-from onward.exceptions import OnwardRuntimeError
+from onward.exceptions import StreamLagged
 from onward.streaming import StreamItem, conversation_events, retained_events
 
 Events = Callable[[Client, str, int], AsyncIterator[StreamItem]]
 Retained = Callable[[Client, str, int, int], AsyncIterator[StreamItem]]
-
-
-class StreamLagged(OnwardRuntimeError):
-    """A subscriber fell so far behind that the items it needs next were dropped; it
-    should reconnect from its last offset."""
 
 
 @dataclass(eq=False)
