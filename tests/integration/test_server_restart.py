@@ -15,6 +15,7 @@ from onward.processes import free_port
 from onward.server import EmbeddedServer
 from onward.testing import ScriptedModel
 from onward.worker import build_workers, running_workers
+from tests.conftest import TEST_GOAL_MODULES
 from tests.workflows import toolbox
 
 pytestmark = pytest.mark.integration
@@ -28,6 +29,7 @@ async def test_conversation_survives_a_server_restart(tmp_path: Path) -> None:
         embedded_port=free_port(),
         task_queue="restart",
         llm_task_queue="restart-llm",
+        goal_modules=TEST_GOAL_MODULES,
     )
     model = ScriptedModel(
         [
