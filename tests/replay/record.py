@@ -36,6 +36,7 @@ from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel, time_skipping_environment
 from onward.testing.scripted import Step
 from onward.worker import build_workers, running_workers
+from tests.conftest import TEST_GOAL_MODULES
 from tests.workflows import team_goals, toolbox
 
 HERE = Path(__file__).parent
@@ -229,6 +230,7 @@ async def main() -> None:
             data_dir=Path(tmp),
             task_queue=f"rec-{uuid.uuid4()}",
             search_attributes=False,
+            goal_modules=TEST_GOAL_MODULES,
         )
         env = await time_skipping_environment(settings)
         try:
