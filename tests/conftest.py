@@ -65,6 +65,16 @@ async def ts_env(session_data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.fixture
+async def lone_ts_env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, for tests that skip hours or days: on
+    the shared one, every conversation an earlier test left open (its workers gone)
+    wakes up when time jumps, and the jump waits on them."""
+    env = await time_skipping_environment(settings)
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture(scope="session")
 async def dev_env(session_data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
     env = await local_dev_environment(make_settings(session_data_dir))

@@ -166,13 +166,13 @@ async def test_support_answer_is_emailed_after_approval(
 
 
 async def test_support_email_without_a_decision_in_24h_is_rejected(
-    ts_agent: AgentFactory, ts_env: WorkflowEnvironment, ledger: Ledger
+    lone_ts_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
 ) -> None:
     model = support_email_script()
-    async with ts_agent(model) as convs:
+    async with agent_factory(lone_ts_env, settings)(model) as convs:
         cid = await convs.start("support", first_message="How do I reset my password?")
         await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
-        await ts_env.sleep(timedelta(hours=25))
+        await lone_ts_env.sleep(timedelta(hours=25))
         result = await answered(convs, cid)
     assert result.answer == "Done."
     # The email never ran as an activity, so it is not among the executed calls.

@@ -17,7 +17,7 @@ from onward.agent.messages import NoticeMessage
 from onward.config import Settings
 from onward.exceptions import InputRejected
 from onward.testing import ScriptedModel
-from tests.conftest import AgentFactory
+from tests.conftest import AgentFactory, agent_factory
 
 
 async def test_end_update_completes_with_a_summary(ts_agent: AgentFactory) -> None:
@@ -34,12 +34,12 @@ async def test_end_update_completes_with_a_summary(ts_agent: AgentFactory) -> No
 
 
 async def test_idle_conversation_ends_after_the_timeout(
-    ts_agent: AgentFactory, ts_env: WorkflowEnvironment
+    lone_ts_env: WorkflowEnvironment, settings: Settings
 ) -> None:
-    async with ts_agent(ScriptedModel([])) as convs:
+    async with agent_factory(lone_ts_env, settings)(ScriptedModel([])) as convs:
         cid = await convs.start("test-math", options=ConversationOptions(idle_timeout_s=3600))
         await convs.wait_for(cid, lambda s: s.status == "waiting_for_user")
-        await ts_env.sleep(timedelta(hours=2))
+        await lone_ts_env.sleep(timedelta(hours=2))
         result = await convs.result(cid)
     assert "idle" in result.end_reason
 

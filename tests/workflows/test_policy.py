@@ -11,9 +11,10 @@ from onward.agent.approvals import args_hash
 from onward.agent.contracts import Budget, ConversationOptions
 from onward.agent.decisions import CallTools, Finish, ToolCall
 from onward.agent.messages import NoticeMessage, ToolResultMessage
+from onward.config import Settings
 from onward.exceptions import InputRejected
 from onward.testing import ScriptedModel
-from tests.conftest import AgentFactory
+from tests.conftest import AgentFactory, agent_factory
 from tests.workflows import toolbox
 
 TRANSFER = CallTools(
@@ -60,13 +61,13 @@ async def test_rejected_tool_does_not_run_and_model_is_told(ts_agent: AgentFacto
 
 
 async def test_no_decision_for_24h_counts_as_rejected(
-    ts_agent: AgentFactory, ts_env: WorkflowEnvironment
+    lone_ts_env: WorkflowEnvironment, settings: Settings
 ) -> None:
     model = ScriptedModel([TRANSFER, Finish(answer="timed out")])
-    async with ts_agent(model) as convs:
+    async with agent_factory(lone_ts_env, settings)(model) as convs:
         cid = await convs.start("test-math", first_message="send 5 to bo")
         await convs.wait_for(cid, lambda s: bool(s.pending_approvals))
-        await ts_env.sleep(timedelta(hours=24, minutes=1))
+        await lone_ts_env.sleep(timedelta(hours=24, minutes=1))
         result = await convs.result(cid)
     assert result.answer == "timed out"
     assert ran(cid, "transfer") == 0
