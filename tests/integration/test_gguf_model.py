@@ -9,7 +9,6 @@ crashed every attempt before): the grammar leaves it out and the output is check
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from onward.agent.contracts import ConversationOptions, ConversationSnapshot
+from onward.agent.contracts import ConversationSnapshot
 from onward.agent.decisions import CallTools
 from onward.agent.messages import (
     AssistantMessage,
@@ -30,21 +29,12 @@ from onward.agent.specs import GoalSpec
 from onward.examples.travel import TRAVEL
 from onward.exceptions import MalformedModelOutput
 from onward.models.base import ModelRequest
-from onward.testing.packaged_model import missing_packages, qwen_05b_gguf
+from onward.testing.packaged_model import qwen_05b_gguf
 from tests.conftest import AgentFactory
+from tests.integration.local_model import SLOW_MACHINE, require_local_model
 
 pytestmark = pytest.mark.integration
-# A model call on 2 busy cores can take minutes; a slow call is not a failed one.
-SLOW_MACHINE = ConversationOptions(model_timeout_s=600, model_heartbeat_s=60)
-
-_MISSING = [*missing_packages()]
-if importlib.util.find_spec("llama_cpp") is None:
-    _MISSING.append("llama_cpp")
-if _MISSING:
-    reason = f"the `onward[test]` extra is not installed ({', '.join(_MISSING)} missing)"
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"CI must install onward[test] (`make test` does): {reason}")
-    pytest.skip(reason, allow_module_level=True)
+require_local_model()
 
 from onward.models.gguf import GgufModel  # noqa: E402 - needs the extra checked above
 

@@ -8,8 +8,6 @@ tool calls as text (its chat template's style), which onward parses.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from onward.agent.contracts import ConversationOptions, ConversationSnapshot
+from onward.agent.contracts import ConversationSnapshot
 from onward.agent.messages import (
     AssistantMessage,
     NoticeMessage,
@@ -32,22 +30,13 @@ from onward.config import Settings
 from onward.goals.base import Goal
 from onward.models.providers import ProviderModel
 from onward.processes import free_port, stop
-from onward.testing.packaged_model import missing_packages, qwen_05b_gguf
+from onward.testing.packaged_model import qwen_05b_gguf
 from onward.tools import tool
 from tests.conftest import AgentFactory
+from tests.integration.local_model import SLOW_MACHINE, require_local_model
 
 pytestmark = pytest.mark.integration
-# A model call on 2 busy cores can take minutes; a slow call is not a failed one.
-SLOW_MACHINE = ConversationOptions(model_timeout_s=600, model_heartbeat_s=60)
-
-_MISSING = [*missing_packages()]
-if importlib.util.find_spec("llama_cpp") is None:
-    _MISSING.append("llama_cpp")
-if _MISSING:
-    reason = f"the `onward[test]` extra is not installed ({', '.join(_MISSING)} missing)"
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"CI must install onward[test] (`make test` does): {reason}")
-    pytest.skip(reason, allow_module_level=True)
+require_local_model()
 
 ACCESS = re.compile(r'"POST /v1/chat/completions HTTP/1\.1" (\d{3})')
 
