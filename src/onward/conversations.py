@@ -94,6 +94,10 @@ def new_conversation_id() -> str:
     return f"conv-{uuid.uuid4().hex[:12]}"
 
 
+# The longest one query in `Conversations.wait_for` may take before it is asked again.
+QUERY_TRY_S = 5.0
+
+
 def _busy(exc: RPCError) -> ConversationBusy | None:
     """Temporal's refusal to take more work (per-workflow limits, rate limits), said as
     what it is rather than as Temporal being down."""
@@ -322,15 +326,35 @@ class Conversations:
         timeout_s: float = 30.0,
         interval_s: float = 0.05,
     ) -> ConversationSnapshot:
-        """Query until `predicate` holds; TimeoutError with the last state otherwise."""
+        """Query until `predicate` holds; TimeoutError with the last state otherwise.
+
+        Each query is bounded by what is left of the deadline (at most `QUERY_TRY_S`),
+        and one that times out is asked again: a query that reaches a run in the
+        moment it continues as new can go unanswered (the time-skipping test server
+        drops it), and a wait must not end on one lost answer."""
         deadline = time.monotonic() + timeout_s
-        snap = await self.snapshot(conversation_id)
-        while not predicate(snap):
-            if time.monotonic() > deadline:
+        snap: ConversationSnapshot | None = None
+        while True:
+            left = deadline - time.monotonic()
+            if snap is not None and predicate(snap):
+                return snap
+            if left <= 0:
+                last = (
+                    f"last status {snap.status!r}, {snap.message_count} messages"
+                    if snap
+                    else "no query was answered"
+                )
                 raise TimeoutError(
                     f"conversation {conversation_id} did not reach the expected state within "
-                    f"{timeout_s}s; last status {snap.status!r}, {snap.message_count} messages"
+                    f"{timeout_s}s; {last}"
                 )
-            await asyncio.sleep(interval_s)
-            snap = await self.snapshot(conversation_id)
-        return snap
+            if snap is not None:
+                await asyncio.sleep(min(interval_s, left))
+            try:
+                snap = await self.snapshot(
+                    conversation_id, rpc_timeout_s=max(0.5, min(QUERY_TRY_S, left))
+                )
+            except RPCError as exc:
+                # The server says DEADLINE_EXCEEDED; the client's own timer, CANCELLED.
+                if exc.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                    raise
