@@ -28,7 +28,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 
 from bench.stats import process_cpu_s
-from onward.client import connect
+from onward.client.connect import connect
 from onward.config import Settings
 from onward.processes import free_port, spawn
 from onward.server import DYNAMIC_CONFIG, EmbeddedServer

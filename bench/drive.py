@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
 
 START_CONCURRENCY = 100
 """Concurrent workflow starts: enough to keep the server busy, few enough that no

@@ -28,7 +28,7 @@ from bench.cluster import (
 from bench.drive import start_all, wait_all
 from bench.fake_llm import RecordingFakeServer, fake_model_worker, mean_in_flight
 from bench.goal import GOAL_LOCAL
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
 
 BACKLOG_INTERVAL_S = 0.1
 

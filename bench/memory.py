@@ -18,7 +18,7 @@ from temporalio.client import Client
 from bench.cluster import Cluster, WorkerProcess, scenario_settings, wait_for_poller, worker_env
 from bench.drive import start_all
 from bench.goal import GOAL_LOCAL
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
 
 MIB = 1024 * 1024
 DEFAULT_MAX_CACHED_WORKFLOWS = 1000

@@ -24,8 +24,8 @@ from bench.stats import process_cpu_s, summary_ms
 from onward.activities.llm import LlmActivities
 from onward.activities.tools import ToolActivities
 from onward.agent.workflow import ConversationWorkflow
+from onward.client.conversations import Conversations
 from onward.config import Settings, WorkflowSandbox
-from onward.conversations import Conversations
 from onward.goals.catalog import GoalCatalog
 from onward.models.base import Model
 from onward.store.transcripts import transcript_store

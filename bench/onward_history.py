@@ -22,8 +22,8 @@ from onward.agent.contracts import SIGNAL_SEND_MESSAGE, SendMessage
 from onward.agent.decisions import AskUser, CallTools, ToolCall
 from onward.agent.messages import ToolResultMessage, UserMessage
 from onward.agent.workflow import ConversationWorkflow
-from onward.client import data_converter
-from onward.conversations import Conversations
+from onward.client.connect import data_converter
+from onward.client.conversations import Conversations
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel, Step
 from onward.worker import build_workers, running_workers, workflow_runner

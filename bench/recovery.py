@@ -30,7 +30,7 @@ from bench.fake_llm import RecordingFakeServer, fake_model_worker
 from bench.goal import GOAL_LOCAL
 from bench.history import in_flight_at
 from onward.agent.activity_contracts import ACTIVITY_DECIDE
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
 
 HEARTBEAT_S = 1
 PROGRESS = (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_MARKER_RECORDED)

@@ -14,8 +14,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.contracts import ConversationResult
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.goals import Goal, GoalCatalog
 from onward.models.base import Model
 from onward.testing import local_dev_environment, time_skipping_environment

@@ -1,3 +1,3 @@
-from onward.cli import app
+from onward.cli.main import app
 
 app()

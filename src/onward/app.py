@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.goals.base import Goal
 from onward.goals.catalog import GoalCatalog
 from onward.models.base import Model
@@ -83,7 +83,7 @@ class Onward:
 
     async def connect(self) -> Client:
         """A client for the configured Temporal, with onward's data converter."""
-        from onward.client import connect
+        from onward.client.connect import connect
 
         return await connect(self.settings)
 

@@ -18,10 +18,10 @@ from temporalio.client import Client
 
 from onward.api.app import create_app
 from onward.api.settings import ApiSettings
-from onward.api.sse import SseDecoder, SseEvent
+from onward.client.conversations import Conversations
+from onward.client.erasure import runs_of
+from onward.client.sse import SseDecoder, SseEvent
 from onward.config import Settings
-from onward.conversations import Conversations
-from onward.erasure import runs_of
 from onward.models.base import Model
 from onward.processes import free_port
 from tests.conftest import AgentFactory

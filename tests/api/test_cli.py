@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
-from onward.cli import _print_signin, app
+from onward.cli.main import _print_signin, app
 from onward.config import get_settings
 from onward.testing import ScriptedModel
 from tests.api.conftest import ALICE, ApiFactory, serve

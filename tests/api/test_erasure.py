@@ -9,7 +9,7 @@ from pathlib import Path
 from onward.agent.decisions import AskUser
 from onward.api.deps import ApiState
 from onward.api.index import ConversationIndex
-from onward.erasure import runs_of
+from onward.client.erasure import runs_of
 from onward.testing import ScriptedModel
 from tests.api.conftest import ALICE, Api, ApiFactory, wait_erased
 

@@ -9,7 +9,7 @@ from onward.agent.decisions import AskUser, CallTools, ToolCall
 from onward.api.deps import ApiState
 from onward.api.idempotency import conversation_id_for
 from onward.api.reconcile import Settled, reconcile
-from onward.erasure import runs_of
+from onward.client.erasure import runs_of
 from onward.testing import ScriptedModel
 from tests.api.conftest import ALICE, BOB, ApiFactory
 from tests.workflows import toolbox

@@ -15,8 +15,8 @@ from onward.agent.contracts import ConversationSnapshot
 from onward.agent.decisions import CallTools, Finish, PlanStep, Review, RunPlan, ToolCall
 from onward.agent.messages import ToolResultMessage
 from onward.api.index import ConversationIndex
-from onward.api.sse import SseEvent
-from onward.erasure import runs_of
+from onward.client.erasure import runs_of
+from onward.client.sse import SseEvent
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel
 from onward.testing.scripted import Step

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.messages import AssistantMessage, NoticeMessage, UserMessage
-from onward.chaos import named_in_notice
+from onward.cli.chaos import named_in_notice
 from onward.config import Settings
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest

@@ -18,8 +18,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from onward.agent.decisions import AskUser, CallTools, ToolCall
 from onward.api.deps import ApiState
 from onward.api.errors import install_error_handlers
-from onward.api.sse import SseDecoder, SseEvent
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
+from onward.client.sse import SseDecoder, SseEvent
 from onward.exceptions import ConversationBusy
 from onward.testing import ScriptedModel
 from tests.api.conftest import ALICE, ApiFactory, api_settings, serve

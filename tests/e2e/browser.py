@@ -15,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.api.auth import read_local_token
 from onward.api.settings import ApiSettings
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.models.base import Model
 from onward.models.offline import OfflineModel
 from onward.processes import free_port

@@ -20,7 +20,7 @@ from temporalio import activity
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.messages import ToolResultMessage, UserMessage
-from onward.client import connect
+from onward.client.connect import connect
 from onward.config import Settings
 from onward.goals import GoalCatalog
 from onward.goals.base import Goal

@@ -21,9 +21,9 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from onward.agent.eval_contracts import Candidate, EvalReport
-from onward.cli import app
+from onward.cli.main import app
+from onward.client.conversations import Conversations
 from onward.config import Settings, get_settings
-from onward.conversations import Conversations
 from onward.evals.export import export_conversations
 from onward.evals.format import load_eval_set
 from onward.evals.running import run_eval, start_eval, wait_for_report

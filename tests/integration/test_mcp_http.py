@@ -24,7 +24,7 @@ from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.mcp import ACTIVITY_MCP_CALL, ACTIVITY_MCP_LIST
 from onward.agent.messages import NoticeMessage, ToolResultMessage
 from onward.agent.workflow import ConversationWorkflow
-from onward.client import data_converter
+from onward.client.connect import data_converter
 from onward.config import Settings
 from onward.exceptions import InputRejected
 from onward.goals.base import Goal

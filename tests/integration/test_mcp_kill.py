@@ -31,8 +31,8 @@ from onward.activities.llm import LlmActivities
 from onward.agent.decisions import CallTools, Decision, Finish, ToolCall
 from onward.agent.messages import ToolResultMessage
 from onward.agent.specs import ApprovalPolicy
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest
 from onward.models.providers import FORBID_ENV

@@ -37,8 +37,8 @@ from onward.agent.messages import (
     ToolResultMessage,
     UserMessage,
 )
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.models.providers import FORBID_ENV, GUARDRAIL_MAX_TOKENS, ProviderModel
 from onward.processes import spawn, stop
 from onward.testing import (

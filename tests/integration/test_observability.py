@@ -16,9 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.approvals import args_hash
 from onward.agent.decisions import CallTools, Finish, ToolCall
-from onward.client import data_converter
+from onward.client.connect import data_converter
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.observability import metrics_runtime
 from onward.processes import free_port
 from onward.testing import ScriptedModel

@@ -51,9 +51,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import AskUser
 from onward.api.app import create_app
-from onward.client import data_converter
+from onward.client.connect import data_converter
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.testing import ScriptedModel
 from onward.worker import build_workers, running_workers
 from tests.api.conftest import ALICE, BOB, api_settings, serve

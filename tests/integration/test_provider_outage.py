@@ -17,8 +17,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.messages import NoticeMessage
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.models.providers import ProviderModel
 from onward.testing import FakeFailure, FakeHang, FakeOpenAIServer, FakeReply, FakeToolCall
 from onward.testing.fake_openai import FakeResponse

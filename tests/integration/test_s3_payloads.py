@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import Finish
 from onward.agent.messages import AssistantMessage, ToolResultMessage, UserMessage
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.exceptions import TranscriptMissing
 from onward.processes import free_port
 from onward.store.transcripts_s3 import S3TranscriptStore

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
-from onward.client import connect
+from onward.client.connect import connect
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.processes import free_port
 from onward.server import EmbeddedServer
 from onward.testing import ScriptedModel

@@ -19,8 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.contracts import TranscriptRef
 from onward.agent.messages import AssistantMessage, ToolCallMessage, ToolResultMessage, UserMessage
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.processes import spawn, stop
 from onward.store.transcripts import SqliteTranscriptStore, TranscriptStore, transcript_store
 from tests.conftest import catalog_for

@@ -16,7 +16,7 @@ import pytest
 
 from onward.agent.contracts import WORKFLOW_NAME, StartConversation
 from onward.agent.specs import GoalSpec
-from onward.client import connect
+from onward.client.connect import connect
 from onward.config import Settings
 from onward.processes import free_port, port_open
 

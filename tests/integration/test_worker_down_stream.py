@@ -24,11 +24,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.messages import AssistantMessage, UserMessage
 from onward.api.app import create_app
-from onward.api.sse import SseDecoder, SseEvent
 from onward.api.stream_hub import StreamHub
 from onward.api.worker_watch import WORKER_DOWN_DETAIL
+from onward.client.conversations import Conversations
+from onward.client.sse import SseDecoder, SseEvent
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.models.providers import ProviderModel
 from onward.testing import FakeFailure, FakeOpenAIServer, FakeReply, FakeToolCall
 from onward.testing.fake_openai import FakeResponse

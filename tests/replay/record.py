@@ -30,8 +30,8 @@ from onward.agent.decisions import (
     ToolCall,
 )
 from onward.agent.messages import NoticeMessage, ToolResultMessage, UserMessage
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel, time_skipping_environment
 from onward.testing.scripted import Step

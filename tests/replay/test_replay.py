@@ -9,7 +9,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from onward.agent.workflow import ConversationWorkflow
-from onward.client import data_converter
+from onward.client.connect import data_converter
 from onward.config import Settings, WorkflowSandbox
 from onward.worker import workflow_runner
 

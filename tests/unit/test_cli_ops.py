@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from onward.cli_ops import register
+from onward.cli.ops import register
 from onward.config import get_settings
 
 
@@ -54,7 +54,7 @@ def test_tool_list_names_bundled_tools(app: typer.Typer) -> None:
 
 
 def test_bad_configuration_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from onward.cli import app as onward_app
+    from onward.cli.main import app as onward_app
 
     monkeypatch.setenv("ONWARD_LLM_CONCURRENCY", "zero")
     get_settings.cache_clear()

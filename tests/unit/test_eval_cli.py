@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from onward.cli import app
+from onward.cli.main import app
 from onward.config import get_settings
 from onward.processes import free_port
 

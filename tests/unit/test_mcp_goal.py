@@ -11,8 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from onward import cli_ops
 from onward.api.app import create_app
+from onward.cli import ops as cli_ops
 from onward.config import get_settings
 from tests.api.conftest import ALICE, api_settings
 from tests.conftest import make_settings

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from onward.api.app import uvicorn_log_config
-from onward.cli import app
+from onward.cli.main import app
 from onward.config import Settings, get_settings
 from onward.redaction import (
     RedactingFilter,

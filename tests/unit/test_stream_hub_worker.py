@@ -13,7 +13,7 @@ from temporalio.client import Client
 from onward.agent.events import TOPIC_EVENTS, ConversationEvent
 from onward.api.stream_hub import StreamHub
 from onward.api.worker_watch import WorkerStatus
-from onward.streaming import StreamItem
+from onward.client.streaming import StreamItem
 
 CLIENT = cast(Client, object())  # never used: both reads are the test's
 

@@ -22,8 +22,8 @@ from onward.agent.contracts import (
 from onward.agent.decisions import AskUser, CallTools, ToolCall
 from onward.agent.messages import AssistantMessage, ToolResultMessage, UserMessage
 from onward.api.app import create_app
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.goals import GoalCatalog
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest

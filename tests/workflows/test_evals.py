@@ -19,10 +19,10 @@ from onward.agent.eval_contracts import Candidate
 from onward.agent.evals import EvalWorkflow, case_conversation_id
 from onward.agent.messages import ToolResultMessage, UserMessage
 from onward.agent.workflow import ConversationWorkflow
-from onward.client import data_converter
+from onward.client.connect import data_converter
+from onward.client.conversations import Conversations
+from onward.client.erasure import runs_of
 from onward.config import Settings, WorkflowSandbox
-from onward.conversations import Conversations
-from onward.erasure import runs_of
 from onward.evals.export import export_conversations
 from onward.evals.format import EvalSet
 from onward.evals.running import run_eval, start_eval, wait_for_report

@@ -8,7 +8,7 @@ from temporalio.client import Client
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.events import ConversationEvent, TokenDelta
 from onward.agent.messages import AssistantMessage, NoticeMessage
-from onward.streaming import StreamItem, conversation_events
+from onward.client.streaming import StreamItem, conversation_events
 from onward.testing import ScriptedModel, ServerError
 from tests.conftest import AgentFactory
 

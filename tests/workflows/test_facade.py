@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward import Goal, Onward
 from onward.agent.decisions import CallTools, Finish, ToolCall
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.exceptions import UnknownGoalError
 from onward.testing import ScriptedModel
 

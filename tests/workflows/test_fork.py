@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import AskUser, CallTools, ToolCall
 from onward.agent.messages import Message, NoticeMessage, ToolResultMessage, UserMessage
+from onward.client.conversations import Conversations
+from onward.client.forking import fork
 from onward.config import Settings
-from onward.conversations import Conversations
-from onward.forking import fork
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel, Step
 from onward.worker import build_workers, running_workers

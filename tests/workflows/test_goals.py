@@ -16,8 +16,8 @@ from onward.agent.contracts import ConversationResult, ConversationSnapshot
 from onward.agent.decisions import CallTools, Finish, ToolCall
 from onward.agent.messages import AssistantMessage, NoticeMessage, ToolResultMessage, UserMessage
 from onward.agent.specs import RetrySpec
+from onward.client.conversations import Conversations
 from onward.config import Settings, get_settings
-from onward.conversations import Conversations
 from onward.examples.ledger import Ledger, ledger_for
 from onward.examples.travel import find_events, search_flights
 from onward.goals.base import Goal

@@ -20,8 +20,8 @@ from onward.agent.messages import (
     ToolCallMessage,
     UserMessage,
 )
+from onward.client.conversations import Conversations
 from onward.config import Settings, WorkflowSandbox
-from onward.conversations import Conversations
 from onward.examples.ledger import Ledger
 from onward.examples.research_graph import GRAPH_NAME, recheck_note
 from onward.models.base import ModelRequest

@@ -24,8 +24,8 @@ from onward.agent.approvals import args_hash
 from onward.agent.contracts import ConversationOptions
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.messages import NoticeMessage, ToolResultMessage, UserMessage
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.exceptions import InputRejected
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest

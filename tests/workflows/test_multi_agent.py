@@ -32,8 +32,8 @@ from onward.agent.decisions import (
     ToolCall,
 )
 from onward.agent.messages import Message, NoticeMessage, ToolCallMessage, ToolResultMessage
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.exceptions import ConversationNotFound, InputRejected
 from onward.goals import Goal
 from onward.models.base import Model, ModelRequest

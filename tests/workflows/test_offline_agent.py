@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from onward.agent.contracts import ConversationSnapshot
 from onward.agent.messages import AssistantMessage, ToolCallMessage, ToolResultMessage
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
 from onward.examples.ledger import Ledger
 from onward.models.offline import OfflineModel
 from tests.conftest import AgentFactory

@@ -18,7 +18,7 @@ from onward.agent.contracts import Budget, ConversationOptions
 from onward.api.idempotency import conversation_id_for, fingerprint
 from onward.api.index import ACTIVE, ConversationIndex, Reservation
 from onward.api.schemas import CreateConversationRequest
-from onward.conversations import Conversations, new_conversation_id
+from onward.client.conversations import Conversations, new_conversation_id
 from onward.exceptions import ApiError
 
 

@@ -27,8 +27,8 @@ from onward.api.session import COOKIE_NAME, SAFE_METHODS, same_origin, user_for_
 from onward.api.settings import ApiSettings
 from onward.api.stream_hub import StreamHub
 from onward.api.temporal import TemporalConnection
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.exceptions import ApiError
 from onward.goals.catalog import GoalCatalog
 

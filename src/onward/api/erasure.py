@@ -1,5 +1,5 @@
 """Erasing deleted conversations' Temporal histories, in the background (the API's side
-of `onward.erasure`).
+of `onward.client.erasure`).
 
 `DELETE /v1/conversations/{id}` hides a conversation at once (its index row is marked
 deleted) and ends it; erasing its histories needs it closed first, so that runs after
@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from onward.api.deps import ApiState
-from onward.erasure import erase
+from onward.client.erasure import erase
 
 log = logging.getLogger(__name__)
 

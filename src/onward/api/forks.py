@@ -19,9 +19,9 @@ from onward.api.errors import ApiError
 from onward.api.idempotency import fingerprint
 from onward.api.index import ACTIVE, ConversationIndex, IndexedConversation
 from onward.api.schemas import ForkRequest
-from onward.conversations import Conversations, new_conversation_id
+from onward.client.conversations import Conversations, new_conversation_id
+from onward.client.forking import fork_point, read_source, start_fork
 from onward.exceptions import InputRejected
-from onward.forking import fork_point, read_source, start_fork
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Temporal's visibility (list) API is not available on every server (the time-skip
 test server has none), and ownership must be checked on every request anyway, so the
 API records each conversation it starts here. A deleted conversation stays as a row
 marked `deleted`, which makes it unreachable through the API, and `erased` once its
-Temporal history has been deleted too (`onward.erasure`).
+Temporal history has been deleted too (`onward.client.erasure`).
 
 Child conversations (the steps of a plan) are started by their parent's workflow, not
 by the API, so they have no row: `get_readable` authorises them by their parent's.

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from onward.api.index import ConversationIndex
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
 from onward.exceptions import ApiError
 
 _DESCRIBE_AT_ONCE = 16

@@ -1,4 +1,5 @@
-"""Server-sent events: the conversation's stream as `text/event-stream`, and a decoder.
+"""Server-sent events: the conversation's stream as `text/event-stream` (the decoder
+clients read it with is `onward.client.sse`).
 
 Each stream item becomes one SSE event whose `id:` is its global stream offset, so a
 client that reconnects with `Last-Event-ID: n` (or `?after=n`) receives exactly the
@@ -19,7 +20,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -27,7 +27,7 @@ from temporalio.service import RPCError
 from onward.agent.events import TOPIC_DELTA
 from onward.api.stream_hub import StreamHub, StreamLagged
 from onward.api.worker_watch import WorkerStatus
-from onward.streaming import StreamItem
+from onward.client.streaming import StreamItem
 
 KEEPALIVE = b": keep-alive\n\n"
 RETRY_MS = 2000
@@ -124,42 +124,3 @@ async def conversation_sse(
                     await task
         if on_close is not None:
             on_close()
-
-
-@dataclass(frozen=True)
-class SseEvent:
-    """One decoded event. `id` is None for events without an `id:` line."""
-
-    event: str
-    data: str
-    id: str | None = None
-
-
-class SseDecoder:
-    """Incremental `text/event-stream` decoder (one line at a time, without EOL)."""
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-        self._id: str | None = None
-
-    def feed(self, line: str) -> SseEvent | None:
-        """Take one line; returns an event when `line` completes one."""
-        if line == "":
-            if not self._data and not self._event:
-                self._id = None
-                return None
-            event = SseEvent(self._event or "message", "\n".join(self._data), self._id)
-            self._event, self._data, self._id = "", [], None
-            return event
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id":
-            self._id = value
-        return None

@@ -8,7 +8,7 @@ from temporalio.service import RPCError
 
 from onward.agent.contracts import UPDATE_STOP
 from onward.api.schemas import TurnStopped
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
 from onward.exceptions import InputRejected
 
 STOPPED = "The turn in progress was stopped (its model call cancelled); send a message to go on."

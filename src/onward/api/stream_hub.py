@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 
 from onward.api.worker_watch import WorkerProbe, WorkerStatus, worker_answers
+from onward.client.streaming import StreamItem, conversation_events, retained_events
 from onward.exceptions import StreamLagged
-from onward.streaming import StreamItem, conversation_events, retained_events
 
 Events = Callable[[Client, str, int], AsyncIterator[StreamItem]]
 Retained = Callable[[Client, str, int, int], AsyncIterator[StreamItem]]

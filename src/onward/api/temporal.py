@@ -10,7 +10,7 @@ import asyncio
 
 from temporalio.client import Client
 
-from onward.client import connect
+from onward.client.connect import connect
 from onward.config import Settings
 
 

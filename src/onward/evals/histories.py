@@ -3,7 +3,7 @@ model's decisions in order (an answer and a question are both assistant text in 
 transcript), how long the model calls took, and whether any tool activity ran.
 
 Every run of the conversation's continue-as-new chain and of its sub-agents is read
-(`onward.erasure.runs_of` finds them through the histories, no visibility API).
+(`onward.client.erasure.runs_of` finds them through the histories, no visibility API).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from onward.agent.activity_contracts import (
     DecideResult,
 )
 from onward.agent.decisions import Decision
-from onward.erasure import runs_of
+from onward.client.erasure import runs_of
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 """The marker a local activity (a `local=True` tool) leaves in history."""

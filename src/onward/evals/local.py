@@ -12,7 +12,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from onward.client import connect
+from onward.client.connect import connect
 from onward.config import Settings
 from onward.models.factory import build_model
 from onward.processes import free_port

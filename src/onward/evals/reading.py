@@ -15,8 +15,8 @@ from temporalio.service import RPCError
 
 from onward.agent.contracts import QUERY_FORK_SOURCE, ForkSource
 from onward.agent.messages import Message, ToolResultMessage, Usage
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.evals.format import EvalCase
 from onward.evals.histories import HistoryFacts, history_facts
 

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.evals.export import export_conversations
 from onward.evals.format import EvalSet, save_eval_set
 from onward.evals.local import local_onward

@@ -25,8 +25,8 @@ from onward.agent.eval_contracts import (
     EvalReport,
     EvalRun,
 )
+from onward.client.conversations import WORKFLOW_TASK_TIMEOUT, default_options
 from onward.config import Settings
-from onward.conversations import WORKFLOW_TASK_TIMEOUT, default_options
 from onward.evals.format import EvalSet
 from onward.goals.catalog import GoalCatalog
 from onward.store.transcripts import transcript_store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from onward.client import data_converter
+from onward.client.connect import data_converter
 from onward.config import Settings
 from onward.server import (
     DYNAMIC_CONFIG,

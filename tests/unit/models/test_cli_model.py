@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from onward.cli import app
-from onward.cli_model import onward_settings, server_command
+from onward.cli.main import app
+from onward.cli.model import onward_settings, server_command
 
 
 def test_serve_runs_llama_cpp_server_locally_on_every_core(tmp_path: Path) -> None:

@@ -48,8 +48,8 @@ from onward.api.schemas import (
 )
 from onward.api.sse import conversation_sse, resume_offset
 from onward.api.sse_doc import SSE_DOC
+from onward.client.conversations import ConversationNotFound
 from onward.config import Settings
-from onward.conversations import ConversationNotFound
 from onward.exceptions import InputRejected
 
 __all__ = ["router", "workflow_url"]

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from onward.api.sse import SseDecoder, SseEvent
+from onward.client.sse import SseDecoder, SseEvent
 from onward.exceptions import ChatError
 
 IDLE = frozenset({"waiting_for_user", "waiting_for_approval", "budget_exhausted", "ended"})

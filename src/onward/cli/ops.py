@@ -162,13 +162,13 @@ def chaos(
         console.print(f"[red]--target must be `worker` or `api`, not {target!r}[/red]")
         raise typer.Exit(2)
     if target == "api":
-        from onward.chaos_api import api_report_table, run_api_chaos
+        from onward.cli.chaos_api import api_report_table, run_api_chaos
 
         api_report = asyncio.run(run_api_chaos(conversations, kills, seed, timeout_s))
         console.print(api_report_table(api_report))
         differences, ok = api_report.differences, api_report.ok
     else:
-        from onward.chaos import report_table, run_chaos
+        from onward.cli.chaos import report_table, run_chaos
 
         report = asyncio.run(run_chaos(conversations, kills, seed, timeout_s))
         console.print(report_table(report))
@@ -182,7 +182,7 @@ def chaos(
 
 def bench() -> None:
     """Run the benchmark suite (`bench/` in a source checkout)."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     if not (root / "bench" / "__main__.py").exists():
         console.print("[red]`onward bench` runs from a source checkout (bench/ not found)[/red]")
         raise typer.Exit(2)

@@ -28,7 +28,7 @@ import httpx
 from rich.table import Table
 
 from onward.agent.contracts import ConversationSnapshot
-from onward.chaos import (
+from onward.cli.chaos import (
     SCENARIOS,
     Process,
     RunResult,
@@ -40,8 +40,8 @@ from onward.chaos import (
     strip_times,
     taken,
 )
-from onward.client import connect
-from onward.conversations import Conversations
+from onward.client.connect import connect
+from onward.client.conversations import Conversations
 from onward.examples.ledger import ledger_tables
 from onward.exceptions import ChaosFailure
 from onward.processes import free_port, wait_for_port

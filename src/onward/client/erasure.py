@@ -21,7 +21,7 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from onward.conversations import Conversations
+from onward.client.conversations import Conversations
 from onward.exceptions import ConversationNotFound, InputRejected
 from onward.store.transcripts import transcript_store
 

@@ -21,7 +21,7 @@ from onward.agent.contracts import (
     StartConversation,
 )
 from onward.agent.messages import Message, ToolCallMessage, UserMessage
-from onward.conversations import WORKFLOW_TASK_TIMEOUT, Conversations
+from onward.client.conversations import WORKFLOW_TASK_TIMEOUT, Conversations
 from onward.exceptions import InputRejected
 from onward.store.transcripts import transcript_store
 

@@ -19,8 +19,10 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
-from onward import cli_eval, cli_model, cli_ops
-from onward.client import connect
+from onward.cli import evals as cli_eval
+from onward.cli import model as cli_model
+from onward.cli import ops as cli_ops
+from onward.client.connect import connect
 from onward.config import Settings, get_settings
 from onward.observability import metrics_runtime
 from onward.processes import port_open, spawn, stop, wait_for_port
@@ -321,7 +323,7 @@ def chat(
     if fork and resume:
         console.print("give --fork or --resume, not both", style="red")
         raise typer.Exit(2)
-    from onward.chat import chat as run_chat
+    from onward.cli.chat import chat as run_chat
     from onward.exceptions import ChatError
 
     base, secret = _api_target(url, token)
@@ -347,7 +349,7 @@ def conversations(
     """List my conversations, newest first."""
     from rich.markup import escape
 
-    from onward.chat import list_conversations, printable
+    from onward.cli.chat import list_conversations, printable
     from onward.exceptions import ChatError
 
     base, secret = _api_target(url, token)

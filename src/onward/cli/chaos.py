@@ -30,9 +30,9 @@ from temporalio.client import Client
 
 from onward.agent.contracts import ConversationSnapshot
 from onward.agent.messages import Message, NoticeMessage, UserMessage
-from onward.client import connect
+from onward.client.connect import connect
+from onward.client.conversations import Conversations
 from onward.config import Settings
-from onward.conversations import Conversations
 from onward.examples.ledger import ledger_tables
 from onward.examples.ledger_keys import KEY_FILENAME, load_or_create_key
 from onward.processes import free_port, spawn

@@ -11,7 +11,7 @@ from rich.console import Console
 from temporalio.client import Client
 
 from onward.agent.eval_contracts import Candidate, EvalReport
-from onward.client import connect
+from onward.client.connect import connect
 from onward.config import Settings, get_settings
 from onward.evals.format import EvalSet, load_eval_set, save_eval_set
 from onward.exceptions import ConversationNotFound, OnwardError, UserError

@@ -1,0 +1,1 @@
+"""The `onward` command line: the server, the terminal chat, chaos runs, evals."""
