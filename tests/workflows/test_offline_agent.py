@@ -264,3 +264,33 @@ async def test_the_trip_planners_travel_agents_invoice_after_surfaced_approvals(
     ):
         assert line.count("Event: ") == 1 and line.count("Flight: ") == 1
         assert invoice["id"] in line
+
+
+async def test_support_sends_what_the_help_center_does_not_answer_to_a_person(
+    ts_agent: AgentFactory, ledger: Ledger
+) -> None:
+    async with ts_agent(OfflineModel()) as convs:
+        # A notes app's help center has nothing on a damaged parcel; the index still
+        # ranks the password article first (it says "arrives"): no email from it.
+        cid, turn = await begin(
+            convs,
+            "support",
+            "My order ORD-1002 arrived damaged, the mug is cracked. What can I do?",
+        )
+        assert [c.tool for c in turn.calls] == ["search_kb", "classify", "create_ticket"]
+        assert turn.results[0].content["found"] is False
+        assert turn.calls[2].args["category"] == "escalate"
+        [ticket] = ledger.rows("tickets")
+        assert ticket["id"] in turn.reply and "password" not in turn.reply.lower()
+        # The reply says what came of each step, not the question read back to the user.
+        assert "question My order" not in turn.reply
+        await convs.end(cid)
+        # One it does answer is drafted from the matching article, for a human to approve.
+        cid, turn = await begin(
+            convs, "support", "I was charged twice on my invoice, sam@example.com"
+        )
+        assert [c.tool for c in turn.calls] == ["search_kb", "classify", "send_email"]
+        assert turn.results[0].content["articles"][0]["id"] == "kb-14"
+        assert turn.approvals == 1
+        await convs.end(cid)
+    assert len(ledger.rows("tickets")) == 1 and len(ledger.rows("outbox")) == 1

@@ -35,6 +35,15 @@ _STOPWORDS = frozenset({
     "with", "you", "your",
 })
 # fmt: on
+# fmt: off
+# Words that say nothing about what is asked, left out when measuring how much of a
+# question a document covers (they still rank); so are addresses and ids.
+_FILLER = frozenset({
+    "am", "could", "get", "got", "hello", "help", "hi", "im", "just", "like", "need",
+    "please", "thanks", "want", "would",
+})
+# fmt: on
+_EMAIL_OR_ID = re.compile(r"\S+@\S+|\b\w*\d\w*\b")
 _CITATION = re.compile(r"\[(doc-\d+)\]")
 
 
@@ -51,6 +60,17 @@ class Hit:
     """The best-matching fragment, matched terms in `**bold**`."""
     score: float
     """BM25 relevance; higher is better."""
+    coverage: float = 1.0
+    """The share of the query's meaningful words the document contains (stemmed): a
+    hit on one word of a long question is a weak one, however high its score."""
+
+
+def _words(text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
+    """The meaningful words of `text`, each once, in order."""
+    found = [
+        w for w in re.findall(r"\w+", text.casefold()) if w not in _STOPWORDS and w not in ignored
+    ]
+    return list(dict.fromkeys(found))
 
 
 def fts_query(text: str) -> str | None:
@@ -58,10 +78,10 @@ def fts_query(text: str) -> str | None:
 
     Words are quoted, so user punctuation can never be read as FTS5 syntax.
     """
-    words = [w for w in re.findall(r"\w+", text.casefold()) if w not in _STOPWORDS]
+    words = _words(text)
     if not words:
         return None
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    return " OR ".join(f'"{w}"' for w in words)
 
 
 class TextIndex:
@@ -98,10 +118,25 @@ class TextIndex:
                 "FROM docs WHERE docs MATCH ? ORDER BY rank LIMIT ?",
                 (match, limit),
             ).fetchall()
+            words = _words(_EMAIL_OR_ID.sub(" ", query), _FILLER) or _words(query)
+            holding = {w: self._holding(w) for w in words}
         return [
-            Hit(id=i, title=t, tag=g, body=b, snippet=s, score=round(-r, 3))
+            Hit(
+                id=i,
+                title=t,
+                tag=g,
+                body=b,
+                snippet=s,
+                score=round(-r, 3),
+                coverage=round(sum(i in ids for ids in holding.values()) / len(words), 3),
+            )
             for i, t, g, b, s, r in found
         ]
+
+    def _holding(self, word: str) -> frozenset[str]:
+        """The ids of the documents that contain `word` (as the index stems it)."""
+        rows = self._conn.execute("SELECT id FROM docs WHERE docs MATCH ?", (f'"{word}"',))
+        return frozenset(r[0] for r in rows)
 
 
 def bundled_data(name: str, key: str) -> list[dict[str, Any]]:

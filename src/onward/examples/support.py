@@ -20,7 +20,7 @@ from pydantic import Field
 from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
 from onward.examples.ledger import Email, ledger_for
-from onward.examples.research import TextIndex, bundled_data
+from onward.examples.research import Hit, TextIndex, bundled_data
 from onward.goals.base import Goal
 from onward.tools import ToolContext, tool
 
@@ -71,19 +71,39 @@ def kb_index() -> TextIndex:
     return TextIndex(bundled_data("kb.json", "articles"), tag_field="category")
 
 
+ANSWERING_COVERAGE = 0.5
+"""An article answers a question only if it holds at least this share of the
+question's meaningful words: the index ranks any document sharing one word with it
+("arrived" in a password article for a damaged parcel)."""
+
+
+def answering_articles(question: str) -> list[Hit]:
+    """The knowledge-base articles that answer `question`, best first (maybe none)."""
+    hits = kb_index().search(question, limit=3)
+    return [h for h in hits if h.coverage >= ANSWERING_COVERAGE]
+
+
 @tool(local=True, timeout_s=10, follow_ups=["classify"])
 def search_kb(
     question: Annotated[str, Field(min_length=1, description="The customer's question.")],
 ) -> dict[str, Any]:
-    """Search the help-center knowledge base; returns the best articles, best first."""
-    hits = kb_index().search(question, limit=3)
+    """Search the help-center knowledge base; returns the articles that answer the
+    question, best first. When none does, there is no `articles` list, only
+    `found: false`: the question goes to a person."""
+    hits = answering_articles(question)
+    if not hits:
+        return {
+            "question": question,
+            "found": False,
+            "note": "No help-center article answers this question: a person should.",
+        }
     return {
         "question": question,
         "articles": [
             {"id": h.id, "title": h.title, "category": h.tag, "text": h.body, "score": h.score}
             for h in hits
         ],
-        "found": bool(hits),
+        "found": True,
     }
 
 
@@ -93,11 +113,17 @@ def classify(
 ) -> dict[str, Any]:
     """Classify a support question as faq, account, billing or escalate.
 
-    An `escalate` question goes to a human (`create_ticket`); the others are answered
-    from the knowledge base (`send_email`).
+    An `escalate` question goes to a human (`create_ticket`): one that mentions a risk,
+    or one no help-center article answers. The others are answered from the knowledge
+    base (`send_email`).
     """
     category, matched = classify_question(question)
-    return {"question": question, "category": category, "matched_keywords": matched}
+    result: dict[str, Any] = {"question": question, "category": category}
+    if category != "escalate" and not answering_articles(question):
+        result["category"] = "escalate"
+        result["reason"] = "no help-center article answers it"
+    result["matched_keywords"] = matched
+    return result
 
 
 @tool(timeout_s=15)

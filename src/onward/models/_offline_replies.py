@@ -132,7 +132,7 @@ def _undo_phrase(st: State, name: str) -> str:
 def _found_line(step: Step, task: Task) -> str | None:
     found = step.listing
     if found is None:
-        return f"- {capital(phrase(step.spec))}: {facts(step.content)}"
+        return f"- {capital(phrase(step.spec))}: {_outcome(step)}"
     key, items = found
     if not items:
         return None
@@ -141,6 +141,19 @@ def _found_line(step: Step, task: Task) -> str | None:
         return f"- {capital(singular(key))}: {describe_item(items[chosen])}"
     names = [_cited(i) for i in items[:5]]
     return f"- Found {len(items)} {human(key)} {items_phrase(step.call.args)}: {join(names)}"
+
+
+def _outcome(step: Step) -> str:
+    """What a call that returned no list came to: its note when it gave one, else its
+    fields, less those that only repeat what it was asked ("question …")."""
+    top = step.top
+    if not top:
+        return facts(step.content)
+    if isinstance(note := top.get("note"), str) and note:
+        return note
+    args = step.call.args
+    fresh = {k: v for k, v in top.items() if k not in args or args[k] != v}
+    return facts(fresh)
 
 
 def _cited(item: Schema) -> str:
