@@ -16,7 +16,7 @@ _PRICE_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "google-gla": "
 def response_usage(response: PaiResponse, provider: str, model_name: str) -> Usage:
     """The usage of `response`, from `provider:model_name`, with its price."""
     u = response.usage
-    cost = price(response, provider, model_name)
+    cost = _price(response, provider, model_name)
     return Usage(
         requests=1,
         input_tokens=u.input_tokens,
@@ -27,7 +27,7 @@ def response_usage(response: PaiResponse, provider: str, model_name: str) -> Usa
     )
 
 
-def price(response: PaiResponse, provider: str, model_name: str) -> float | None:
+def _price(response: PaiResponse, provider: str, model_name: str) -> float | None:
     """Price from genai-prices, or None (never 0) when the model is unknown."""
     if response.usage.unmeasured_requests:
         return None

@@ -48,7 +48,7 @@ def call_args(call: ToolCallPart, usage: Usage) -> dict[str, Any]:
     return {str(k): v for k, v in cast(dict[object, Any], parsed).items()}
 
 
-def onward_call_id(raw: str) -> str:
+def _call_id(raw: str) -> str:
     """A provider's call id as onward's: never empty, never longer than `ToolCall` allows,
     and stable, so a retried call gets the same id."""
     if raw and len(raw) <= _MAX_CALL_ID:
@@ -61,12 +61,12 @@ def tool_call(call: ToolCallPart, usage: Usage) -> ToolCall:
     if not call.tool_name.strip():
         raise MalformedModelOutput("a tool call had no tool name", usage)
     return ToolCall(
-        call_id=onward_call_id(call.tool_call_id), tool=call.tool_name, args=call_args(call, usage)
+        call_id=_call_id(call.tool_call_id), tool=call.tool_name, args=call_args(call, usage)
     )
 
 
 def read_refusal(call: ToolCallPart, text: str, usage: Usage, *, check_topic: bool) -> Decision:
-    words = text_arg(call_args(call, usage).get("text")) or text or None
+    words = _text(call_args(call, usage).get("text")) or text or None
     if words is None:
         raise MalformedModelOutput(
             f"`{call.tool_name}` needs `text`: one polite sentence for the user", usage
@@ -76,7 +76,7 @@ def read_refusal(call: ToolCallPart, text: str, usage: Usage, *, check_topic: bo
     return Refuse(text=words) if check_topic else AskUser(text=words)
 
 
-def text_arg(value: object) -> str | None:
+def _text(value: object) -> str | None:
     """A non-empty string argument, stripped; anything else is absent."""
     return value.strip() if isinstance(value, str) and value.strip() else None
 
@@ -99,12 +99,12 @@ def read_plan(calls: list[ToolCallPart], text: str, usage: Usage) -> RunPlan:
                 steps.append(PlanStep.model_validate(fields))
             except ValidationError as exc:
                 raise MalformedModelOutput(
-                    f"step {i} of `{name}` is invalid: {first_error(exc)}", usage
+                    f"step {i} of `{name}` is invalid: {_first_error(exc)}", usage
                 ) from exc
-        if (note := text_arg(args.get("text"))) is not None:
+        if (note := _text(args.get("text"))) is not None:
             notes.append(note)
     return RunPlan(
-        call_id=onward_call_id(calls[0].tool_call_id),
+        call_id=_call_id(calls[0].tool_call_id),
         steps=steps,
         text="\n\n".join(notes) or text or None,
     )
@@ -121,14 +121,14 @@ def read_handoff(calls: list[ToolCallPart], text: str, usage: Usage) -> Handoff:
                 f"`{call.tool_name}` needs `goal`: the name of one agent", usage
             )
         targets.append(goal.strip())
-        if (note := text_arg(args.get("text"))) is not None:
+        if (note := _text(args.get("text"))) is not None:
             notes.append(note)
     if len(set(targets)) > 1:
         raise MalformedModelOutput(
             f"hand the conversation to one agent only, not to {', '.join(targets)}", usage
         )
     return Handoff(
-        call_id=onward_call_id(calls[0].tool_call_id),
+        call_id=_call_id(calls[0].tool_call_id),
         goal=targets[0],
         text=notes[0] if notes else text or None,
     )
@@ -146,12 +146,12 @@ def read_review(calls: list[ToolCallPart], name: str, usage: Usage) -> Review:
             raise MalformedModelOutput(f"`{name}` needs `approved`: true or false", usage)
         # Several verdicts (parallel calls) approve only together: doubt wins.
         approved = approved and verdict
-        if (text := text_arg(args.get("feedback"))) is not None:
+        if (text := _text(args.get("feedback"))) is not None:
             feedback.append(text)
     return Review(approved=approved, feedback="\n".join(feedback) or None)
 
 
-def first_error(exc: ValidationError) -> str:
+def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error["loc"])
     return f"{where}: {error['msg']}" if where else error["msg"]

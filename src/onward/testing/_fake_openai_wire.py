@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
-def usage_json(reply: FakeReply) -> Json:
+def _usage(reply: FakeReply) -> Json:
     return {
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
@@ -25,11 +25,11 @@ def usage_json(reply: FakeReply) -> Json:
     }
 
 
-def finish_reason(reply: FakeReply) -> str:
+def _finish_reason(reply: FakeReply) -> str:
     return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
 
 
-def call_id(call: FakeToolCall, index: int) -> str:
+def _call_id(call: FakeToolCall, index: int) -> str:
     return call.id or f"call_{index}_{uuid.uuid4().hex[:8]}"
 
 
@@ -38,7 +38,7 @@ def completion(reply: FakeReply, model: str) -> Json:
     if reply.tool_calls:
         message["tool_calls"] = [
             {
-                "id": call_id(call, i),
+                "id": _call_id(call, i),
                 "type": "function",
                 "function": {"name": call.name, "arguments": call.arguments_json()},
             }
@@ -49,12 +49,12 @@ def completion(reply: FakeReply, model: str) -> Json:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(reply)}],
-        "usage": usage_json(reply),
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(reply)}],
+        "usage": _usage(reply),
     }
 
 
-def pieces(text: str, size: int) -> list[str]:
+def _pieces(text: str, size: int) -> list[str]:
     size = max(1, size)
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
@@ -71,22 +71,22 @@ def stream_chunks(reply: FakeReply, model: str, include_usage: bool) -> list[Jso
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     chunks = [chunk({"role": "assistant", "content": ""})]
-    for piece in pieces(reply.text, reply.chunk_chars) if reply.text else []:
+    for piece in _pieces(reply.text, reply.chunk_chars) if reply.text else []:
         chunks.append(chunk({"content": piece}))
     for i, call in enumerate(reply.tool_calls):
         opening = {
             "index": i,
-            "id": call_id(call, i),
+            "id": _call_id(call, i),
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
         chunks.append(chunk({"tool_calls": [opening]}))
-        for piece in pieces(call.arguments_json(), reply.chunk_chars):
+        for piece in _pieces(call.arguments_json(), reply.chunk_chars):
             fragment = {"index": i, "function": {"arguments": piece}}
             chunks.append(chunk({"tool_calls": [fragment]}))
-    chunks.append(chunk({}, finish_reason(reply)))
+    chunks.append(chunk({}, _finish_reason(reply)))
     if include_usage:
-        chunks.append({**base, "choices": [], "usage": usage_json(reply)})
+        chunks.append({**base, "choices": [], "usage": _usage(reply)})
     return chunks
 
 
@@ -103,7 +103,7 @@ async def send_failure(send: Send, failure: FakeFailure) -> None:
     if isinstance(failure.body, str):
         payload = failure.body.encode()
         headers.append((b"content-type", b"text/plain"))
-        await send_raw(send, failure.status, payload, headers)
+        await _send_raw(send, failure.status, payload, headers)
         return
     body = dict(failure.body) if failure.body is not None else None
     kind = "rate_limit_exceeded" if failure.status == 429 else "server_error"
@@ -112,7 +112,7 @@ async def send_failure(send: Send, failure: FakeFailure) -> None:
     )
 
 
-async def send_raw(
+async def _send_raw(
     send: Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
     headers = [*headers, (b"content-length", str(len(payload)).encode())]
@@ -124,7 +124,7 @@ async def send_json(
     send: Send, status: int, body: Json, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     payload = json.dumps(body).encode()
-    await send_raw(
+    await _send_raw(
         send, status, payload, [*(headers or []), (b"content-type", b"application/json")]
     )
 
