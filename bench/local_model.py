@@ -35,7 +35,7 @@ from onward.agent.messages import (
 )
 from onward.agent.specs import GoalSpec, ToolSpec
 from onward.config import Settings
-from onward.models._convert import to_pai_messages
+from onward.models._pai_messages import to_pai_messages
 from onward.models._prompts import guardrail_instructions, verdict_definition
 from onward.models.base import GuardrailRequest, ModelRequest
 from onward.models.providers import ProviderModel

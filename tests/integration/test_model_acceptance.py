@@ -48,7 +48,8 @@ from onward.testing import (
     FakeToolCall,
     ScriptedModel,
 )
-from onward.testing.fake_openai import FakeResponse, _send_json, _stream_chunks
+from onward.testing._fake_openai_wire import send_json, stream_chunks
+from onward.testing.fake_openai import FakeResponse
 from tests.conftest import AgentFactory
 from tests.workflows import toolbox
 
@@ -311,11 +312,11 @@ class SlowStreamServer(FakeOpenAIServer):
         self._slowed = True
         reply = self._next_response(body)
         if not isinstance(reply, FakeReply):
-            await _send_json(send, 500, {"error": {"message": "slow streams need a FakeReply"}})
+            await send_json(send, 500, {"error": {"message": "slow streams need a FakeReply"}})
             return
         headers = [(b"content-type", b"text/event-stream")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for item in _stream_chunks(reply, str(body["model"]), include_usage=True):
+        for item in stream_chunks(reply, str(body["model"]), include_usage=True):
             if self.cut.is_set():
                 break
             data = f"data: {json.dumps(item)}\n\n".encode()

@@ -22,7 +22,8 @@ from onward.agent.messages import AssistantMessage, ToolCallMessage, ToolResultM
 from onward.client.conversations import Conversations
 from onward.config import Settings
 from onward.processes import spawn, stop
-from onward.store.transcripts import SqliteTranscriptStore, TranscriptStore, transcript_store
+from onward.store.transcripts import TranscriptStore, transcript_store
+from onward.store.transcripts_sqlite import SqliteTranscriptStore
 from tests.conftest import catalog_for
 from tests.integration import crash_worker
 

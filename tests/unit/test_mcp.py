@@ -36,7 +36,8 @@ from onward.agent.specs import GoalSpec, RetrySpec, SecretRef, ToolSpec
 from onward.config import Settings
 from onward.exceptions import UserError
 from onward.goals.base import Goal
-from onward.store.transcripts import SqliteTranscriptStore, transcript_store
+from onward.store.transcripts import transcript_store
+from onward.store.transcripts_sqlite import SqliteTranscriptStore
 from onward.tools.mcp import McpServer, Secret
 
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {"a": {"type": "integer"}}}

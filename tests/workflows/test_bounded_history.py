@@ -27,7 +27,8 @@ from onward.config import Settings
 from onward.goals import GoalCatalog
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest
-from onward.store.transcripts import SqliteTranscriptStore, transcript_store
+from onward.store.transcripts import transcript_store
+from onward.store.transcripts_sqlite import SqliteTranscriptStore
 from onward.testing import ScriptedModel, Step
 from onward.tools import tool
 from onward.worker import build_workers, running_workers

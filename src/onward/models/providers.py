@@ -3,9 +3,12 @@
 Requests go through pydantic-ai's direct request API (`model_request` and
 `model_request_stream`), so each provider's wire format, streaming and error
 categories come from pydantic-ai. Around it: the transcript is converted to
-pydantic-ai messages and a response back to a `Decision` (`_convert`), the prompts
-and extra tools come from `_prompts`, the call is priced with `genai-prices`, and
-provider errors are mapped to onward's retry classes (`_errors`).
+pydantic-ai messages (`_pai_messages`) and a response back to a `Decision`
+(`_decisions`, `_tool_calls`), streamed text is gated on its way to the user
+(`_stream_text`), the prompts and extra tools come from `_prompts`, the pydantic-ai
+model is built from the settings (`_pai_models`), the call is priced with
+`genai-prices` (`_pricing`), and provider errors are mapped to onward's retry classes
+(`_errors`).
 
 The goal's tools are offered as native tools plus pseudo-tools whose calls stand for
 decisions: `finish` ends the goal; a planner (a goal with agents) also gets `delegate`,
@@ -15,14 +18,10 @@ takes over. Plain text asks the user. A review request offers only `review`.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from typing import Any
 from urllib.parse import urlparse
 
-from genai_prices import calc_price
 from pydantic_ai.direct import model_request, model_request_stream
-from pydantic_ai.exceptions import UserError as PaiUserError
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.messages import ModelResponse as PaiResponse
 from pydantic_ai.models import Model as PaiModel
@@ -31,12 +30,14 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
 from onward.agent.decisions import AskUser, Finish, GuardrailVerdict, Refuse
-from onward.agent.messages import ToolCallMessage, ToolResultMessage, Usage, UserMessage
-from onward.agent.text_calls import might_open_tool_call
+from onward.agent.messages import Usage, UserMessage
 from onward.config import ModelStream, Settings
 from onward.exceptions import MalformedModelOutput, ModelPermanentError, UserError
-from onward.models._convert import call_key, text_delta, to_decision, to_pai_messages
+from onward.models._decisions import answered_calls, call_salt, echoes_instructions, to_decision
 from onward.models._errors import provider_errors, rejects_tool_choice
+from onward.models._pai_messages import to_pai_messages
+from onward.models._pai_models import build_pai_model
+from onward.models._pricing import response_usage
 from onward.models._prompts import (
     REVIEW_PROMPT,
     ToolNames,
@@ -49,6 +50,7 @@ from onward.models._prompts import (
     tool_names,
 )
 from onward.models._quirks import FALLBACK, broken_stream, quirks_for, tool_choice_override
+from onward.models._stream_text import DeltaGate, text_delta
 from onward.models.base import (
     DeltaCallback,
     GuardrailRequest,
@@ -65,9 +67,6 @@ GUARDRAIL_MAX_TOKENS = 300
 FORBID_ENV = "ONWARD_TESTING_FORBID_REAL_MODELS"
 """Set to `1` (the test suite does) to refuse any non-local provider call."""
 
-# genai-prices' provider ids; an OpenAI-compatible server is priced as OpenAI, so a
-# local model name it does not know stays unpriced (None), never free.
-_PRICE_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "google-gla": "google"}
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -107,7 +106,7 @@ class ProviderModel:
     ) -> None:
         self._prefix, self._model_name = split_model_id(model)
         self._id = f"{self._prefix}:{self._model_name}"
-        self._pai = pai_model or _build_pai_model(self._prefix, self._model_name, settings)
+        self._pai = pai_model or build_pai_model(self._prefix, self._model_name, settings)
         self._timeout_s = max(1.0, settings.model_timeout.total_seconds())
         self._settings = ModelSettings(max_retries=0, timeout=self._timeout_s)
         if settings.model_max_tokens is not None:
@@ -164,7 +163,7 @@ class ProviderModel:
             text_with_calls=self._compatible,
         )
         params = ModelRequestParameters(function_tools=tool_definitions(request.goal, names))
-        gate = _DeltaGate(on_delta)
+        gate = DeltaGate(on_delta)
         response = await self._request(messages, params, gate, settings, stream=stream)
         usage = self._usage(response)
         decision = to_decision(
@@ -173,8 +172,8 @@ class ProviderModel:
             usage,
             tools=[t.name for t in request.goal.tools],
             check_topic=request.check_topic,
-            call_salt=_call_salt(request),
-            answered=_answered(request),
+            call_salt=call_salt(request.conversation_id, request.messages),
+            answered=answered_calls(request.messages),
         )
         if isinstance(decision, AskUser | Finish):
             said = decision.text if isinstance(decision, AskUser) else decision.answer
@@ -192,7 +191,7 @@ class ProviderModel:
         self,
         messages: list[ModelMessage],
         params: ModelRequestParameters,
-        gate: _DeltaGate,
+        gate: DeltaGate,
         settings: ModelSettings,
         *,
         stream: bool = True,
@@ -323,137 +322,7 @@ class ProviderModel:
             )
 
     def _usage(self, response: PaiResponse) -> Usage:
-        u = response.usage
-        cost = self._price(response)
-        return Usage(
-            requests=1,
-            input_tokens=u.input_tokens,
-            output_tokens=u.output_tokens,
-            cached_tokens=u.cache_read_tokens,
-            cost_usd=cost,
-            cost_unknown_requests=0 if cost is not None else 1,
-        )
-
-    def _price(self, response: PaiResponse) -> float | None:
-        """Price from genai-prices, or None (never 0) when the model is unknown."""
-        if response.usage.unmeasured_requests:
-            return None
-        names = dict.fromkeys(n for n in (response.model_name, self._model_name) if n)
-        for model_ref in names:
-            try:
-                price = calc_price(
-                    response.usage,
-                    model_ref,
-                    provider_id=_PRICE_PROVIDER.get(self._prefix, self._prefix),
-                    genai_request_timestamp=response.timestamp,
-                )
-            except LookupError:
-                continue
-            return round(float(price.total_price), 8)
-        return None
-
-
-class _DeltaGate:
-    """Passes streamed text on, except while it may still be a tool call written as
-    text (`functions.x:`, `<tool_call>`, a JSON object): such text never reaches the
-    user. What was held back is let out by `release` once the answer is plain text."""
-
-    def __init__(self, on_delta: DeltaCallback | None) -> None:
-        self._on_delta = on_delta
-        self._held = ""
-        self._open = False
-
-    async def feed(self, text: str) -> None:
-        if self._on_delta is None or not text:
-            return
-        if self._open:
-            await self._on_delta(text)
-            return
-        self._held += text
-        if not might_open_tool_call(self._held):
-            self._open = True
-            held, self._held = self._held, ""
-            await self._on_delta(held)
-
-    def reset(self) -> None:
-        """Forget held text (the answer is being asked for again)."""
-        self._held = ""
-
-    async def release(self, words: str) -> None:
-        """The answer turned out to be `words` (plain text): send them if they were
-        held back (a reply wrapped in JSON is sent as its words)."""
-        if self._on_delta is not None and self._held and not self._open:
-            self._held = ""
-            await self._on_delta(words)
-
-
-def _answered(request: ModelRequest) -> set[str]:
-    """`call_key`s of the calls this conversation ran with a result."""
-    done = {m.call_id for m in request.messages if isinstance(m, ToolResultMessage) and m.ok}
-    return {
-        call_key(m.tool, m.args)
-        for m in request.messages
-        if isinstance(m, ToolCallMessage) and m.call_id in done
-    }
-
-
-def _call_salt(request: ModelRequest) -> str:
-    """Tells apart calls written as text in different turns of a conversation."""
-    last = request.messages[-1].model_dump_json() if request.messages else ""
-    digest = hashlib.sha256(last.encode()).hexdigest()[:8]
-    return f"{request.conversation_id}:{len(request.messages)}:{digest}"
-
-
-# ---------------------------------------------------------------------- building
-
-
-def _build_pai_model(prefix: str, name: str, settings: Settings) -> PaiModel:
-    """The pydantic-ai model for `prefix:name`, with credentials from `settings`."""
-    try:
-        if prefix == "openai":
-            return _openai_model(name, settings)
-        if prefix == "anthropic":
-            from pydantic_ai.models.anthropic import AnthropicModel
-            from pydantic_ai.providers.anthropic import AnthropicProvider
-
-            key = _secret(settings.anthropic_api_key)
-            return AnthropicModel(name, provider=AnthropicProvider(api_key=key))
-        if prefix == "google-gla":
-            from pydantic_ai.models.google import GoogleModel
-            from pydantic_ai.providers.google import GoogleProvider
-
-            return GoogleModel(
-                name, provider=GoogleProvider(api_key=_secret(settings.google_api_key))
-            )
-        from pydantic_ai.models.groq import GroqModel
-        from pydantic_ai.providers.groq import GroqProvider
-
-        return GroqModel(name, provider=GroqProvider(api_key=_secret(settings.groq_api_key)))
-    except PaiUserError as exc:
-        raise UserError(f"cannot set up model `{prefix}:{name}`: {exc}") from exc
-
-
-def _openai_model(name: str, settings: Settings) -> PaiModel:
-    from pydantic_ai.models.openai import OpenAIChatModel
-    from pydantic_ai.providers.openai import OpenAIProvider
-    from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
-
-    key = _secret(settings.openai_api_key)
-    if settings.openai_base_url:
-        # Chat Completions is what Ollama, vLLM, llama.cpp and LM Studio implement; the
-        # compatible provider also keeps OpenAI-only request features away from them.
-        provider = OpenAICompatibleProvider(
-            "openai-compatible", base_url=settings.openai_base_url, api_key=key
-        )
-        return OpenAIChatModel(name, provider=provider)
-    return OpenAIChatModel(name, provider=OpenAIProvider(api_key=key))
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    secret = str(value.get_secret_value())
-    return secret or None
+        return response_usage(response, self._prefix, self._model_name)
 
 
 __all__ = [
@@ -466,10 +335,3 @@ __all__ = [
     "split_model_id",
     "to_pai_messages",
 ]
-
-
-def echoes_instructions(text: str, instructions: str) -> bool:
-    """Whether `text` is nothing but a piece of the system prompt (at least a short
-    sentence of it), which no user asked to hear."""
-    said = " ".join(text.split())
-    return len(said) >= 24 and said in " ".join(instructions.split())

@@ -3,7 +3,8 @@
 It speaks `POST /v1/chat/completions` (plain JSON and SSE streaming, including streamed
 tool calls and the final usage chunk), so the real provider client, its HTTP stack and
 onward's error mapping are exercised end to end. Each request takes the next scripted
-response; failures, added latency and hangs are scripted the same way.
+response; failures, added latency and hangs are scripted the same way. This module
+holds the scripted responses and the server; their wire format is `_fake_openai_wire`.
 
 Example:
     ```python
@@ -21,8 +22,6 @@ import asyncio
 import json
 import socket
 import threading
-import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,10 +30,18 @@ from typing import Any, Self, cast
 
 import uvicorn
 
+from onward.testing._fake_openai_wire import (
+    Send,
+    completion,
+    error_body,
+    send_failure,
+    send_json,
+    send_stream,
+)
+
 Json = dict[str, Any]
 _Scope = Mapping[str, Any]
 _Receive = Callable[[], Awaitable[Mapping[str, Any]]]
-_Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -262,7 +269,7 @@ class FakeOpenAIServer:
             self.in_flight -= 1
             self._cond.notify_all()
 
-    async def _app(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+    async def _app(self, scope: _Scope, receive: _Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         raw = b""
@@ -272,12 +279,12 @@ class FakeOpenAIServer:
             if not message.get("more_body"):
                 break
         if scope["method"] != "POST" or not str(scope["path"]).endswith("/chat/completions"):
-            await _send_json(send, 404, {"error": {"message": f"no route {scope['path']}"}})
+            await send_json(send, 404, {"error": {"message": f"no route {scope['path']}"}})
             return
         try:
             body: Json = json.loads(raw or b"{}")
         except ValueError:
-            await _send_json(send, 400, {"error": {"message": "body is not JSON"}})
+            await send_json(send, 400, {"error": {"message": "body is not JSON"}})
             return
         self._enter(body)
         try:
@@ -285,7 +292,7 @@ class FakeOpenAIServer:
         finally:
             self._leave()
 
-    async def _answer(self, body: Json, send: _Send) -> None:
+    async def _answer(self, body: Json, send: Send) -> None:
         response = self._next_response(body)
         delay = self.latency_s + (0.0 if isinstance(response, FakeHang) else response.delay_s)
         if delay:
@@ -293,10 +300,10 @@ class FakeOpenAIServer:
         if isinstance(response, FakeHang):
             if not self._stopping:
                 await self._release.wait()  # the event current when this request arrived
-            await _send_json(send, 503, _error_body("released from hang", "server_error"))
+            await send_json(send, 503, error_body("released from hang", "server_error"))
             return
         if isinstance(response, FakeFailure):
-            await _send_failure(send, response)
+            await send_failure(send, response)
             return
         model = str(body.get("model", "fake-model"))
         if body.get("stream"):
@@ -304,131 +311,6 @@ class FakeOpenAIServer:
             include_usage = isinstance(options, dict) and bool(
                 cast(dict[str, object], options).get("include_usage")
             )
-            await _send_stream(send, response, model, include_usage)
+            await send_stream(send, response, model, include_usage)
         else:
-            await _send_json(send, 200, _completion(response, model))
-
-
-# ---------------------------------------------------------------------- encoding
-
-
-def _usage(reply: FakeReply) -> Json:
-    return {
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
-    }
-
-
-def _finish_reason(reply: FakeReply) -> str:
-    return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
-
-
-def _call_id(call: FakeToolCall, index: int) -> str:
-    return call.id or f"call_{index}_{uuid.uuid4().hex[:8]}"
-
-
-def _completion(reply: FakeReply, model: str) -> Json:
-    message: Json = {"role": "assistant", "content": reply.text}
-    if reply.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": _call_id(call, i),
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments_json()},
-            }
-            for i, call in enumerate(reply.tool_calls)
-        ]
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(reply)}],
-        "usage": _usage(reply),
-    }
-
-
-def _pieces(text: str, size: int) -> list[str]:
-    size = max(1, size)
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
-
-
-def _stream_chunks(reply: FakeReply, model: str, include_usage: bool) -> list[Json]:
-    base: Json = {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-    }
-
-    def chunk(delta: Json, finish: str | None = None) -> Json:
-        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-    chunks = [chunk({"role": "assistant", "content": ""})]
-    for piece in _pieces(reply.text, reply.chunk_chars) if reply.text else []:
-        chunks.append(chunk({"content": piece}))
-    for i, call in enumerate(reply.tool_calls):
-        opening = {
-            "index": i,
-            "id": _call_id(call, i),
-            "type": "function",
-            "function": {"name": call.name, "arguments": ""},
-        }
-        chunks.append(chunk({"tool_calls": [opening]}))
-        for piece in _pieces(call.arguments_json(), reply.chunk_chars):
-            fragment = {"index": i, "function": {"arguments": piece}}
-            chunks.append(chunk({"tool_calls": [fragment]}))
-    chunks.append(chunk({}, _finish_reason(reply)))
-    if include_usage:
-        chunks.append({**base, "choices": [], "usage": _usage(reply)})
-    return chunks
-
-
-def _error_body(message: str, kind: str) -> Json:
-    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
-
-
-async def _send_failure(send: _Send, failure: FakeFailure) -> None:
-    headers: list[tuple[bytes, bytes]] = []
-    if failure.retry_after is not None:
-        value = failure.retry_after
-        text = f"{value:g}" if isinstance(value, float | int) else value
-        headers.append((b"retry-after", text.encode()))
-    if isinstance(failure.body, str):
-        payload = failure.body.encode()
-        headers.append((b"content-type", b"text/plain"))
-        await _send_raw(send, failure.status, payload, headers)
-        return
-    body = dict(failure.body) if failure.body is not None else None
-    kind = "rate_limit_exceeded" if failure.status == 429 else "server_error"
-    await _send_json(
-        send, failure.status, body or _error_body(f"fake {failure.status}", kind), headers
-    )
-
-
-async def _send_raw(
-    send: _Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    headers = [*headers, (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _send_json(
-    send: _Send, status: int, body: Json, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    payload = json.dumps(body).encode()
-    await _send_raw(
-        send, status, payload, [*(headers or []), (b"content-type", b"application/json")]
-    )
-
-
-async def _send_stream(send: _Send, reply: FakeReply, model: str, include_usage: bool) -> None:
-    headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    for item in _stream_chunks(reply, model, include_usage):
-        data = f"data: {json.dumps(item)}\n\n".encode()
-        await send({"type": "http.response.body", "body": data, "more_body": True})
-    await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+            await send_json(send, 200, completion(response, model))

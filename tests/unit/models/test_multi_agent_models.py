@@ -35,8 +35,9 @@ from onward.agent.plans import decision_problem
 from onward.agent.specs import GoalSpec, ToolSpec
 from onward.config import Settings
 from onward.exceptions import MalformedModelOutput
-from onward.models._convert import to_decision, to_pai_messages
+from onward.models._decisions import to_decision
 from onward.models._offline_team import step_count
+from onward.models._pai_messages import to_pai_messages
 from onward.models._prompts import (
     ToolNames,
     decide_instructions,

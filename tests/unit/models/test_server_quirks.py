@@ -20,7 +20,7 @@ from onward.agent.messages import (
 from onward.agent.specs import GoalSpec
 from onward.config import Settings
 from onward.exceptions import MalformedModelOutput, ModelPermanentError
-from onward.models._convert import to_pai_messages
+from onward.models._pai_messages import to_pai_messages
 from onward.models.base import ModelRequest
 from onward.models.providers import ProviderModel
 from onward.testing import FakeFailure, FakeOpenAIServer, FakeReply, FakeToolCall
