@@ -13,10 +13,11 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from onward.agent.activity_contracts import GuardrailRequest, GuardrailResponse
-from onward.agent.decisions import Decision
-from onward.agent.messages import Message, Usage
+from onward.agent.activity_contracts import GuardrailRequest, GuardrailResponse, GuardrailVerdict
+from onward.agent.decisions import Decision, Refuse
+from onward.agent.messages import Message, Usage, UserMessage
 from onward.agent.specs import GoalSpec
+from onward.exceptions import MalformedModelOutput
 
 DeltaCallback = Callable[[str], Awaitable[None]]
 """Receives streamed text as it arrives (token deltas)."""
@@ -69,6 +70,34 @@ class Model(Protocol):
     async def check_guardrail(self, request: GuardrailRequest) -> GuardrailResponse: ...
 
 
+async def guardrail_by_decision(
+    request: GuardrailRequest, decide: Callable[[ModelRequest], Awaitable[ModelResponse]]
+) -> GuardrailResponse:
+    """The topic check of older workflows, asked as a decision with `check_topic` (the
+    same prompt prefix as every decision): only a `Refuse` stops the message. An
+    unusable answer lets it through: the guardrail keeps conversations on topic, while
+    policy is enforced by the workflow."""
+    if not request.goal.guardrail:
+        return GuardrailResponse(verdict=GuardrailVerdict(allowed=True))
+    asked = ModelRequest(
+        conversation_id=request.conversation_id,
+        goal=request.goal,
+        messages=[*request.messages, UserMessage(text=request.text)],
+        check_topic=True,
+    )
+    try:
+        response = await decide(asked)
+    except MalformedModelOutput as exc:
+        usage = exc.usage if isinstance(exc.usage, Usage) else Usage(requests=1)
+        return GuardrailResponse(verdict=GuardrailVerdict(allowed=True), usage=usage)
+    decision = response.decision
+    if isinstance(decision, Refuse):
+        verdict = GuardrailVerdict(allowed=False, reply=decision.text)
+    else:
+        verdict = GuardrailVerdict(allowed=True)
+    return GuardrailResponse(verdict=verdict, usage=response.usage)
+
+
 __all__ = [
     "DeltaCallback",
     "GuardrailRequest",
@@ -76,4 +105,5 @@ __all__ = [
     "Model",
     "ModelRequest",
     "ModelResponse",
+    "guardrail_by_decision",
 ]

@@ -33,7 +33,6 @@ from onward.agent.decisions import (
     CallTools,
     Decision,
     Finish,
-    GuardrailVerdict,
     Refuse,
     Review,
     ToolCall,
@@ -58,6 +57,7 @@ from onward.models.base import (
     GuardrailResponse,
     ModelRequest,
     ModelResponse,
+    guardrail_by_decision,
 )
 
 
@@ -345,27 +345,8 @@ class GgufModel:
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
 
     async def check_guardrail(self, request: GuardrailRequest) -> GuardrailResponse:
-        """The topic check of older workflows: a decision with the same prompt prefix as
-        every other call; only a `refuse` stops the message, anything else (an unusable
-        answer included) lets it through."""
-        if not request.goal.guardrail:
-            return GuardrailResponse(verdict=GuardrailVerdict(allowed=True))
-        decide = ModelRequest(
-            conversation_id=request.conversation_id,
-            goal=request.goal,
-            messages=[*request.messages, UserMessage(text=request.text)],
-            check_topic=True,
-        )
-        try:
-            response = await self.decide(decide)
-        except MalformedModelOutput as exc:
-            usage = exc.usage if isinstance(exc.usage, Usage) else Usage(requests=1)
-            return GuardrailResponse(verdict=GuardrailVerdict(allowed=True), usage=usage)
-        if isinstance(response.decision, Refuse):
-            verdict = GuardrailVerdict(allowed=False, reply=response.decision.text)
-        else:
-            verdict = GuardrailVerdict(allowed=True)
-        return GuardrailResponse(verdict=verdict, usage=response.usage)
+        """The topic check of older workflows (`guardrail_by_decision`)."""
+        return await guardrail_by_decision(request, self.decide)
 
 
 def _template_refused(exc: Exception) -> bool:

@@ -29,8 +29,8 @@ from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
-from onward.agent.decisions import AskUser, Finish, GuardrailVerdict, Refuse
-from onward.agent.messages import Usage, UserMessage
+from onward.agent.decisions import AskUser, Finish
+from onward.agent.messages import Usage
 from onward.config import ModelStream, Settings
 from onward.exceptions import MalformedModelOutput, ModelPermanentError, UserError
 from onward.models._decisions import answered_calls, call_salt, echoes_instructions, to_decision
@@ -57,6 +57,7 @@ from onward.models.base import (
     GuardrailResponse,
     ModelRequest,
     ModelResponse,
+    guardrail_by_decision,
 )
 
 PROVIDER_PREFIXES = ("openai", "anthropic", "google-gla", "groq")
@@ -274,38 +275,15 @@ class ProviderModel:
         return ModelResponse(decision=decision, usage=usage, model_name=self.name)
 
     async def check_guardrail(self, request: GuardrailRequest) -> GuardrailResponse:
-        """The topic check of older workflows, asked as a decision with `check_topic`.
-
-        It uses the same system prompt and tools as every decision (one shared prompt
-        prefix) and only asks whether that decision is a `Refuse`. An unusable answer
-        lets the message through: the guardrail keeps conversations on topic, while
-        policy is enforced by the workflow.
-        """
+        """The topic check of older workflows (`guardrail_by_decision`), not streamed
+        (nothing of it is shown) and capped short: only the start of the answer matters
+        (is it `refuse`?), and a cut-off answer lets the message pass."""
         self._refuse_in_tests()
-        if not request.goal.guardrail:
-            return GuardrailResponse(verdict=GuardrailVerdict(allowed=True))
-        decide = ModelRequest(
-            conversation_id=request.conversation_id,
-            goal=request.goal,
-            messages=[*request.messages, UserMessage(text=request.text)],
-            check_topic=True,
-        )
-        # Only the start of the answer matters (is it `refuse`?): a short cap keeps a
-        # long tool call from costing a whole generation; a cut-off answer lets it pass.
         short = ModelSettings(**self._settings)
         short["max_tokens"] = GUARDRAIL_MAX_TOKENS
-        try:
-            # Nothing of it is shown, so nothing is streamed.
-            response = await self._decide(decide, None, short, stream=False)
-        except MalformedModelOutput as exc:
-            usage = exc.usage if isinstance(exc.usage, Usage) else Usage(requests=1)
-            return GuardrailResponse(verdict=GuardrailVerdict(allowed=True), usage=usage)
-        decision = response.decision
-        if isinstance(decision, Refuse):
-            verdict = GuardrailVerdict(allowed=False, reply=decision.text)
-        else:
-            verdict = GuardrailVerdict(allowed=True)
-        return GuardrailResponse(verdict=verdict, usage=response.usage)
+        return await guardrail_by_decision(
+            request, lambda asked: self._decide(asked, None, short, stream=False)
+        )
 
     # ------------------------------------------------------------------ internals
 
