@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from onward.redaction import MASK, mask_url
@@ -148,19 +148,6 @@ class Settings(BaseSettings):
         default_factory=dict[str, SecretStr],
         description="Secrets MCP servers refer to by name (JSON object): env values and "
         "headers such as Authorization, read by the worker's MCP activities.",
-    )
-
-    # Bundled goals' real integrations: used only when configured.
-    stripe_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("ONWARD_STRIPE_API_KEY", "STRIPE_API_KEY", "stripe_api_key"),
-        description="Stripe key for invoices (`STRIPE_API_KEY` works too).",
-    )
-    smtp_url: SecretStr | None = Field(
-        default=None, description="smtp://user:pass@host:port for support emails; unset = outbox."
-    )
-    purchase_fail_sku: str | None = Field(
-        default=None, description="Shipping fails for this SKU (saga demonstration)."
     )
 
     @field_validator(

@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.messages import AssistantMessage, NoticeMessage, UserMessage
-from onward.cli.chaos import named_in_notice
 from onward.config import Settings
+from onward.examples.chaos.scenarios import named_in_notice
 from onward.goals.base import Goal
 from onward.models.base import ModelRequest
 from onward.testing import ScriptedModel

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from onward.cli.chaos import run_chaos
-from onward.cli.chaos_api import run_api_chaos
+from onward.examples.chaos.api import run_api_chaos
+from onward.examples.chaos.worker import run_chaos
 
 pytestmark = pytest.mark.integration
 

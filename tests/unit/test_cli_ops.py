@@ -1,4 +1,5 @@
-"""Operator commands through typer's runner: ledger and tool run."""
+"""Operator commands through typer's runner: tool run and list, and the examples'
+`onward ledger` (contributed through their goal module's `CLI_COMMANDS`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from onward.cli.contributed import register_contributed
 from onward.cli.ops import register
 from onward.config import get_settings
+from onward.goals.catalog import GoalCatalog
 
 
 @pytest.fixture
@@ -20,6 +23,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer
     get_settings.cache_clear()
     app = typer.Typer()
     register(app)
+    register_contributed(app, GoalCatalog.discover().cli_commands)
     yield app
     get_settings.cache_clear()
 

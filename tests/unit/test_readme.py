@@ -6,13 +6,14 @@ from pathlib import Path
 
 from onward.api.settings import ApiSettings
 from onward.config import Settings
+from onward.examples.settings import ExampleSettings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_every_setting_is_documented() -> None:
     text = README.read_text()
-    names = [*Settings.model_fields, *ApiSettings.model_fields]
+    names = [*Settings.model_fields, *ApiSettings.model_fields, *ExampleSettings.model_fields]
     missing = [n for n in names if f"`ONWARD_{n.upper()}`" not in text]
     assert missing == []
 

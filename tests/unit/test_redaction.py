@@ -47,7 +47,6 @@ def test_masked_settings_hide_every_url_credential() -> None:
         openai_base_url=URL_SETTINGS["ONWARD_OPENAI_BASE_URL"],
         otlp_endpoint=URL_SETTINGS["ONWARD_OTLP_ENDPOINT"],
         payload_s3_endpoint_url=URL_SETTINGS["ONWARD_PAYLOAD_S3_ENDPOINT_URL"],
-        smtp_url=URL_SETTINGS["ONWARD_SMTP_URL"],  # type: ignore[arg-type]
         temporal_ui_url=URL_SETTINGS["ONWARD_TEMPORAL_UI_URL"],
         openai_api_key="sk-KEY",  # type: ignore[arg-type]
     )
@@ -55,7 +54,6 @@ def test_masked_settings_hide_every_url_credential() -> None:
     assert shown["openai_base_url"] == "https://***@llm.example/v1"
     assert shown["otlp_endpoint"] == "https://***@otel.example/v1/traces?api_key=***"
     assert shown["payload_s3_endpoint_url"] == "http://***@s3.example:9000"
-    assert shown["smtp_url"] == "smtp://***@smtp.example:587"
     assert shown["temporal_ui_url"] == "https://***@temporal.example:8233"
     assert shown["openai_api_key"] == "***"
     assert not any(s in repr(shown) for s in (*SECRETS, "sk-KEY"))
@@ -78,7 +76,7 @@ def url_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_doctor_prints_urls_without_credentials() -> None:
     result = CliRunner().invoke(app, ["doctor"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "llm.example" in result.output and "smtp.example" in result.output
+    assert "llm.example" in result.output and "otel.example" in result.output
     assert "***@llm.example" in result.output
     for secret in SECRETS:
         assert secret not in result.output, secret

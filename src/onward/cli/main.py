@@ -22,8 +22,10 @@ from temporalio.runtime import Runtime
 from onward.cli import evals as cli_eval
 from onward.cli import model as cli_model
 from onward.cli import ops as cli_ops
+from onward.cli.contributed import discovered_commands, register_contributed
 from onward.client.connect import connect
 from onward.config import Settings, get_settings
+from onward.exceptions import UserError
 from onward.observability import metrics_runtime
 from onward.processes import port_open, spawn, stop, wait_for_port
 from onward.redaction import mask_url
@@ -368,3 +370,9 @@ def conversations(
 cli_ops.register(app)
 cli_model.register(app)
 cli_eval.register(app)
+try:
+    register_contributed(app, discovered_commands())
+except UserError as exc:
+    # `onward` still starts (`doctor` helps find the mistake); commands that run the
+    # goals report the same error when they load them.
+    typer.echo(f"the goal modules' commands are not available: {exc}", err=True)

@@ -2,8 +2,8 @@
 
 A tool activity may run more than once for the same call (a worker dies after the
 write, a timeout fires late, the server retries). Each write therefore goes through
-`INSERT ... ON CONFLICT(idempotency_key) DO NOTHING` and then reads the row back: the
-second attempt writes nothing and returns exactly what the first one recorded.
+`onward.store.once.insert_once`, keyed by the idempotency key: the second attempt
+writes nothing and returns exactly what the first one recorded.
 
 The ledger is one SQLite file, `<data_dir>/ledger.sqlite`, in WAL mode so the CLI can
 read it while workers write. Every operation opens its own short-lived connection, so

@@ -25,6 +25,7 @@ from onward.examples.ledger_records import (
     create_table_sql,
 )
 from onward.exceptions import LedgerError
+from onward.store.once import insert_once
 
 R = TypeVar("R", bound=Record)
 
@@ -117,16 +118,8 @@ class LedgerCore:
 
     @staticmethod
     def _insert_once(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> Any:
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
-            "ON CONFLICT(idempotency_key) DO NOTHING",
-            [json.dumps(v) if k in JSON_COLUMNS else v for k, v in values.items()],
-        )
-        return conn.execute(
-            f"SELECT * FROM {table} WHERE idempotency_key = ?", (values["idempotency_key"],)
-        ).fetchone()
+        encoded = {k: json.dumps(v) if k in JSON_COLUMNS else v for k, v in values.items()}
+        return insert_once(conn, table, ("idempotency_key",), encoded)
 
     @staticmethod
     def _existing(conn: sqlite3.Connection, cls: type[Any], idempotency_key: str) -> Any:

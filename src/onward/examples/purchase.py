@@ -22,6 +22,7 @@ from pydantic.config import JsonValue
 from onward.agent.specs import ExampleTurn, RetrySpec
 from onward.config import get_settings
 from onward.examples.ledger import ledger_for
+from onward.examples.settings import example_settings
 from onward.exceptions import (
     ChargeRefused,
     OutOfStock,
@@ -157,7 +158,7 @@ def create_shipment(
 ) -> dict[str, Any]:
     """Ship the reserved units to the address; returns `shipment_id` and tracking number."""
     normalized = sku.strip().upper()
-    fail_sku = get_settings().purchase_fail_sku
+    fail_sku = example_settings().purchase_fail_sku
     if normalized == DEMO_FAIL_SKU or (fail_sku and normalized == fail_sku.strip().upper()):
         raise ShipmentFailed(f"the carrier cannot ship {normalized} to {address!r}")
     shipment = ledger_for(get_settings()).record_shipment(

@@ -21,6 +21,7 @@ from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
 from onward.examples.ledger import Email, ledger_for
 from onward.examples.research import Hit, TextIndex, bundled_data
+from onward.examples.settings import example_settings
 from onward.goals.base import Goal
 from onward.tools import ToolContext, tool
 
@@ -189,8 +190,8 @@ def send_email(
     ctx: ToolContext,
 ) -> dict[str, Any]:
     """Email the answer to the customer (a human approves it first)."""
-    settings = get_settings()
-    ledger = ledger_for(settings)
+    ledger = ledger_for(get_settings())
+    smtp_url = example_settings().smtp_url
     email = ledger.record_email(
         ctx.idempotency_key,
         recipient=to,
@@ -198,10 +199,10 @@ def send_email(
         body=body,
         conversation_id=ctx.conversation_id,
     )
-    if settings.smtp_url is not None and email.status == "queued":
+    if smtp_url is not None and email.status == "queued":
         # A crash after sending but before marking it sent re-sends on retry; the
         # fixed Message-ID lets the receiving side deduplicate.
-        _send_smtp(settings.smtp_url.get_secret_value(), email)
+        _send_smtp(smtp_url.get_secret_value(), email)
         email = ledger.mark_email_sent(email.id)
     return {
         "email_id": email.id,

@@ -24,6 +24,7 @@ from onward.agent.specs import ExampleTurn
 from onward.config import get_settings
 from onward.examples._stripe_invoice import stripe_invoice
 from onward.examples.ledger import ledger_for
+from onward.examples.settings import example_settings
 from onward.exceptions import ToolArgumentsError
 from onward.goals.base import Goal
 from onward.tools import ToolContext, tool
@@ -315,10 +316,10 @@ def create_invoice(
         f"Flight {flight['flight_number']} ({flight['airline']}) {route} on {date.isoformat()}, "
         f"departing {flight['departure_time']}"
     )
-    settings = get_settings()
-    ledger = ledger_for(settings)
+    ledger = ledger_for(get_settings())
     key = ctx.idempotency_key
-    stripe_key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else ""
+    configured = example_settings().stripe_api_key
+    stripe_key = configured.get_secret_value() if configured else ""
     invoice = ledger.record_invoice(
         key,
         customer_email=customer_email,
@@ -349,6 +350,9 @@ def create_invoice(
 
 API_ROUTERS = ("onward.examples.pay:router",)
 """The pay page an invoice's link opens (`/pay/<invoice id>`)."""
+
+CLI_COMMANDS = ("onward.examples.cli:ledger", "onward.examples.cli:chaos")
+"""`onward ledger` and `onward chaos`: about every bundled goal, named here once."""
 
 TRAVEL = Goal(
     name="travel",

@@ -23,7 +23,9 @@ from onward.tools.decorator import Tool
 ENTRY_POINT_GROUP = "onward.goals"
 """An entry point in this group names a module (its module-level goals, or its
 `GOALS` list) or a goal object. A module may also name API routes its goals need in
-`API_ROUTERS` (`"package.module:router"` strings, imported by the API only)."""
+`API_ROUTERS` (`"package.module:router"` strings, imported by the API only) and
+commands of the `onward` CLI in `CLI_COMMANDS` (`"package.module:attribute"` strings
+naming a typer command function or a named `typer.Typer`, imported by the CLI only)."""
 
 
 class GoalCatalog:
@@ -34,15 +36,23 @@ class GoalCatalog:
             join the catalog too; goals they name by string must be given as well.
         api_routers: FastAPI routers the goals need (a pay page), as
             `"package.module:attribute"`; the API includes them, workers never load them.
+        cli_commands: `onward` commands the goals come with (their ledger), as
+            `"package.module:attribute"`; only the CLI imports them.
 
     Raises:
         UserError: two different goals, or two different tools, share a name.
     """
 
-    def __init__(self, goals: Iterable[Goal] = (), api_routers: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        goals: Iterable[Goal] = (),
+        api_routers: Iterable[str] = (),
+        cli_commands: Iterable[str] = (),
+    ) -> None:
         self._goals: dict[str, Goal] = {}
         self._tools: dict[str, Tool] = {}
         self.api_routers: tuple[str, ...] = tuple(dict.fromkeys(api_routers))
+        self.cli_commands: tuple[str, ...] = tuple(dict.fromkeys(cli_commands))
         for goal in goals:
             self._add(goal)
 
@@ -55,11 +65,14 @@ class GoalCatalog:
         """
         found: list[Goal] = []
         routers: list[str] = []
+        commands: list[str] = []
         loaded = [ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)]
         for item in [*loaded, *(_import(name) for name in modules)]:
             found += _goals_of(item)
-            routers += getattr(item, "API_ROUTERS", ()) if isinstance(item, ModuleType) else ()
-        return cls([*found, *extra], routers)
+            if isinstance(item, ModuleType):
+                routers += getattr(item, "API_ROUTERS", ())
+                commands += getattr(item, "CLI_COMMANDS", ())
+        return cls([*found, *extra], routers, commands)
 
     def _add(self, goal: Goal) -> None:
         existing = self._goals.get(goal.name)
@@ -89,8 +102,8 @@ class GoalCatalog:
         self._tools[t.name] = t
 
     def with_goals(self, goals: Iterable[Goal]) -> GoalCatalog:
-        """A new catalog with this one's goals (and routers) and `goals`."""
-        return GoalCatalog([*self._goals.values(), *goals], self.api_routers)
+        """A new catalog with this one's goals (routers, commands) and `goals`."""
+        return GoalCatalog([*self._goals.values(), *goals], self.api_routers, self.cli_commands)
 
     @property
     def goals(self) -> dict[str, Goal]:

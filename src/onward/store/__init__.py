@@ -1,1 +1,1 @@
-"""Local stores: the side-effect ledger and large-payload storage."""
+"""Generic stores: idempotent writes (`insert_once`), large payloads, transcripts."""

@@ -9,7 +9,6 @@ from email import message_from_bytes
 
 import pytest
 
-from onward.config import get_settings
 from onward.examples.ledger import Ledger
 from onward.examples.research import bundled_data
 from onward.examples.support import (
@@ -172,7 +171,6 @@ async def test_email_is_sent_over_smtp_once_and_marked_sent(
 ) -> None:
     port = smtp_server.server_address[1]
     monkeypatch.setenv("ONWARD_SMTP_URL", f"smtp://127.0.0.1:{port}?from=help@lumen.test")
-    get_settings.cache_clear()
     first = await send_email.invoke(EMAIL, make_ctx("e2"))
     assert await send_email.invoke(EMAIL, make_ctx("e2", attempt=2)) == first
     assert first["status"] == "sent"

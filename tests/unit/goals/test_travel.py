@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from onward.config import get_settings
 from onward.examples.ledger import Ledger
 from onward.examples.travel import (
     AIRPORTS,
@@ -182,7 +181,6 @@ async def test_invoice_goes_through_stripe_when_a_key_is_set(
     fake = FakeStripe()
     monkeypatch.setitem(sys.modules, "stripe", fake.module)
     monkeypatch.setenv("ONWARD_STRIPE_API_KEY", "sk_test_123")
-    get_settings.cache_clear()
     first = await create_invoice.invoke({**INVOICE_ARGS, "customer_name": "Ana"}, make_ctx("s1"))
     again = await create_invoice.invoke({**INVOICE_ARGS, "customer_name": "Ana"}, make_ctx("s1"))
     assert again == first
@@ -209,6 +207,5 @@ async def test_stripe_key_without_the_package_says_what_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "stripe", None)  # makes `import stripe` fail
     monkeypatch.setenv("ONWARD_STRIPE_API_KEY", "sk_test_123")
-    get_settings.cache_clear()
     with pytest.raises(UserError, match="pip install stripe"):
         await create_invoice.invoke(INVOICE_ARGS, make_ctx())

@@ -28,20 +28,18 @@ import httpx
 from rich.table import Table
 
 from onward.agent.contracts import ConversationSnapshot
-from onward.cli.chaos import (
+from onward.client.connect import connect
+from onward.client.conversations import Conversations
+from onward.examples.chaos.compare import comparable, compare_runs, strip_times
+from onward.examples.chaos.scenarios import (
     SCENARIOS,
     Process,
     RunResult,
     Scenario,
     chaos_env,
     chaos_settings,
-    comparable,
-    compare_runs,
-    strip_times,
     taken,
 )
-from onward.client.connect import connect
-from onward.client.conversations import Conversations
 from onward.examples.ledger import ledger_tables
 from onward.exceptions import ChaosFailure
 from onward.processes import free_port, wait_for_port
