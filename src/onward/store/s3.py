@@ -18,8 +18,14 @@ from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClie
 from onward.exceptions import UserError
 
 
-class PerCallS3Client(S3StorageDriverClient):
-    """`S3StorageDriverClient` over aioboto3, one client per call."""
+def is_missing(exc: Exception) -> bool:
+    """Whether an S3 error says the object is not there."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+class S3Session:
+    """An aioboto3 session that opens a client per operation (`async with s.client()`)."""
 
     def __init__(self, endpoint_url: str | None, region: str | None) -> None:
         try:
@@ -33,11 +39,18 @@ class PerCallS3Client(S3StorageDriverClient):
         self._region = region
 
     @asynccontextmanager
-    async def _s3(self) -> AsyncGenerator[Any]:
+    async def client(self) -> AsyncGenerator[Any]:
         async with self._session.client(
             "s3", endpoint_url=self._endpoint_url, region_name=self._region
         ) as client:
             yield client
+
+
+class PerCallS3Client(S3StorageDriverClient):
+    """`S3StorageDriverClient` over aioboto3, one client per call."""
+
+    def __init__(self, endpoint_url: str | None, region: str | None) -> None:
+        self._s3 = S3Session(endpoint_url, region).client
 
     async def put_object(self, *, bucket: str, key: str, data: bytes) -> None:
         async with self._s3() as s3:
@@ -48,8 +61,7 @@ class PerCallS3Client(S3StorageDriverClient):
             try:
                 await s3.head_object(Bucket=bucket, Key=key)
             except Exception as exc:
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-                if code in ("404", "NoSuchKey", "NotFound"):
+                if is_missing(exc):
                     return False
                 raise
             return True

@@ -6,20 +6,13 @@ idempotent and every object immutable (so the segment cache holds)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
-from typing import Any
 
 from onward.agent.contracts import TranscriptRef
-from onward.exceptions import TranscriptMissing, UserError
+from onward.exceptions import TranscriptMissing
+from onward.store.s3 import S3Session, is_missing
 from onward.store.transcripts import Segment, TranscriptStore, blob_ref
 
 PREFIX = "onward/transcripts/"
-
-
-def _missing(exc: Exception) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-    return code in ("404", "NoSuchKey", "NotFound")
 
 
 class S3TranscriptStore(TranscriptStore):
@@ -27,23 +20,8 @@ class S3TranscriptStore(TranscriptStore):
 
     def __init__(self, bucket: str, endpoint_url: str | None, region: str | None) -> None:
         super().__init__()
-        try:
-            import aioboto3  # pyright: ignore[reportMissingTypeStubs]
-        except ImportError as exc:
-            raise UserError(
-                "ONWARD_PAYLOAD_S3_BUCKET is set but aioboto3 is missing: install `onward[s3]`"
-            ) from exc
-        self._session: Any = aioboto3.Session()
+        self._s3 = S3Session(endpoint_url, region).client
         self.bucket = bucket
-        self._endpoint_url = endpoint_url
-        self._region = region
-
-    @asynccontextmanager
-    async def _s3(self) -> AsyncGenerator[Any]:
-        async with self._session.client(
-            "s3", endpoint_url=self._endpoint_url, region_name=self._region
-        ) as client:
-            yield client
 
     @staticmethod
     def _segment_key(conversation_id: str, seg_id: str) -> str:
@@ -58,7 +36,7 @@ class S3TranscriptStore(TranscriptStore):
             try:
                 response = await s3.get_object(Bucket=self.bucket, Key=key)
             except Exception as exc:
-                if _missing(exc):
+                if is_missing(exc):
                     return None
                 raise
             async with response["Body"] as body:
