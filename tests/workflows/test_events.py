@@ -6,7 +6,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
-from onward.agent.events import ConversationEvent, TokenDelta
+from onward.agent.events import MessageEvent, StatusChanged, TokenDelta
 from onward.agent.messages import AssistantMessage, NoticeMessage
 from onward.client.streaming import StreamItem, conversation_events
 from onward.testing import ScriptedModel, ServerError
@@ -36,7 +36,7 @@ async def test_events_cover_the_turn_and_resume_from_any_offset(ts_agent: AgentF
 
         offsets = [i.offset for i in items]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
-        events = [i.data for i in items if isinstance(i.data, ConversationEvent)]
+        events = [i.data for i in items if not isinstance(i.data, TokenDelta)]
         kinds = [e.type for e in events]
         for expected in (
             "message",
@@ -49,8 +49,10 @@ async def test_events_cover_the_turn_and_resume_from_any_offset(ts_agent: AgentF
         ):
             assert expected in kinds, expected
         messages = [e for e in events if e.type == "message"]
-        assert [m.index for m in messages] == list(range(len(messages)))
-        assert [e.status for e in events if e.type == "status"][-1] == "ended"
+        assert [m.index for m in messages if isinstance(m, MessageEvent)] == list(
+            range(len(messages))
+        )
+        assert [e.status for e in events if isinstance(e, StatusChanged)][-1] == "ended"
         deltas = "".join(i.data.text for i in items if isinstance(i.data, TokenDelta))
         assert "two plus two is four" in deltas
 
@@ -77,7 +79,7 @@ async def test_an_answer_quicker_than_a_batch_sends_no_deltas(ts_agent: AgentFac
     said = [
         i.data.message
         for i in items
-        if isinstance(i.data, ConversationEvent) and isinstance(i.data.message, AssistantMessage)
+        if isinstance(i.data, MessageEvent) and isinstance(i.data.message, AssistantMessage)
     ]
     assert [m.text for m in said] == ["two plus two is four"]
     assert signals == []  # no delta batch, so no signal and no workflow task for it
@@ -92,7 +94,7 @@ async def test_a_retried_model_call_is_announced(ts_agent: AgentFactory) -> None
     retrying = [
         (i.data.attempt, i.data.retry_in_s, i.data.detail)
         for i in items
-        if isinstance(i.data, ConversationEvent) and i.data.status == "retrying_model"
+        if isinstance(i.data, StatusChanged) and i.data.status == "retrying_model"
     ]
     # Each failure is told at once with the next try; each new attempt is told too.
     assert [(a, r) for a, r, _ in retrying] == [(2, 1.0), (2, None), (3, 2.0), (3, None)]
@@ -100,11 +102,7 @@ async def test_a_retried_model_call_is_announced(ts_agent: AgentFactory) -> None
         "The model call failed (503 Server Error); retrying in 1 s (attempt 2 of 10)."
     )
     assert retrying[1][2] == "Trying the model again (attempt 2 of 10)."
-    statuses = [
-        i.data.status
-        for i in items
-        if isinstance(i.data, ConversationEvent) and i.data.type == "status"
-    ]
+    statuses = [i.data.status for i in items if isinstance(i.data, StatusChanged)]
     # Once the call answers, the stream leaves the retrying state.
     assert statuses[-2:] == ["retrying_model", "ended"]
 
