@@ -5,10 +5,11 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from onward.agent.contracts import ConversationOptions
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
 from onward.agent.events import MessageEvent, StatusChanged, TokenDelta
-from onward.agent.messages import AssistantMessage, NoticeMessage
-from onward.client.streaming import StreamItem, conversation_events
+from onward.agent.messages import AssistantMessage, NoticeMessage, UserMessage
+from onward.client.streaming import StreamItem, conversation_events, retained_events
 from onward.testing import ScriptedModel, ServerError
 from tests.conftest import AgentFactory
 
@@ -123,3 +124,31 @@ async def test_the_same_500_three_times_is_reported_not_retried_for_minutes(
         assert "the same way 3 times in a row" in notice.text
         await convs.send(cid, "again")
         assert (await convs.result(cid)).answer == "back"
+
+
+async def test_the_snapshot_names_the_last_item_it_reflects_across_continue_as_new(
+    ts_agent: AgentFactory,
+) -> None:
+    model = ScriptedModel(lambda request: AskUser(text=f"reply {len(request.messages)}"))
+    options = ConversationOptions(turns_before_continue_as_new=2)
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-math", first_message="one", options=options)
+        for n, text in enumerate(("two", "three"), start=2):
+            await convs.wait_for(
+                cid, lambda s, n=n: s.status == "waiting_for_user" and s.turns == n - 1
+            )
+            await convs.send(cid, text)
+        snap = await convs.wait_for(cid, lambda s: s.status == "waiting_for_user" and s.turns == 3)
+        # Idle, so nothing came after the snapshot: its offset is the stream's last.
+        retained = [i async for i in retained_events(convs.client, cid, 0, 10**9)]
+        await convs.send(cid, "four")
+        await convs.wait_for(cid, lambda s: s.status == "waiting_for_user" and s.turns == 4)
+        await convs.end(cid)
+        after = await _collect(convs.client, cid, snap.stream_offset + 1)
+    assert snap.runs > 1
+    assert retained[-1].offset == snap.stream_offset
+    assert after[0].offset == snap.stream_offset + 1
+    said = [i.data for i in after if isinstance(i.data, MessageEvent)]
+    assert [m.index for m in said][:2] == [snap.message_count, snap.message_count + 1]
+    texts = [m.message.text for m in said if isinstance(m.message, UserMessage | AssistantMessage)]
+    assert texts[:2] == ["four", f"reply {snap.message_count + 1}"]
