@@ -10,7 +10,7 @@ from typing import cast
 
 from temporalio.client import Client
 
-from onward.agent.events import TOPIC_EVENTS, ConversationEvent
+from onward.agent.events import TOPIC_EVENTS, StatusChanged
 from onward.api.stream_hub import StreamHub
 from onward.api.worker_watch import WorkerStatus
 from onward.client.streaming import StreamItem
@@ -44,7 +44,7 @@ class World:
                 await self._probed.wait()
 
     def release(self, offset: int) -> None:
-        event = ConversationEvent(type="status", status="thinking")
+        event = StatusChanged(status="thinking")
         self.items.put_nowait(StreamItem(offset=offset, topic=TOPIC_EVENTS, data=event))
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from onward.agent.contracts import ConversationOptions
 from onward.agent.decisions import AskUser, CallTools, Finish, ToolCall
-from onward.agent.events import ConversationEvent, TokenDelta
-from onward.agent.messages import AssistantMessage, NoticeMessage
-from onward.client.streaming import StreamItem, conversation_events
+from onward.agent.events import MessageEvent, StatusChanged, TokenDelta
+from onward.agent.messages import AssistantMessage, NoticeMessage, UserMessage
+from onward.client.streaming import StreamItem, conversation_events, retained_events
 from onward.testing import ScriptedModel, ServerError
 from tests.conftest import AgentFactory
 
@@ -36,7 +37,7 @@ async def test_events_cover_the_turn_and_resume_from_any_offset(ts_agent: AgentF
 
         offsets = [i.offset for i in items]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
-        events = [i.data for i in items if isinstance(i.data, ConversationEvent)]
+        events = [i.data for i in items if not isinstance(i.data, TokenDelta)]
         kinds = [e.type for e in events]
         for expected in (
             "message",
@@ -49,8 +50,10 @@ async def test_events_cover_the_turn_and_resume_from_any_offset(ts_agent: AgentF
         ):
             assert expected in kinds, expected
         messages = [e for e in events if e.type == "message"]
-        assert [m.index for m in messages] == list(range(len(messages)))
-        assert [e.status for e in events if e.type == "status"][-1] == "ended"
+        assert [m.index for m in messages if isinstance(m, MessageEvent)] == list(
+            range(len(messages))
+        )
+        assert [e.status for e in events if isinstance(e, StatusChanged)][-1] == "ended"
         deltas = "".join(i.data.text for i in items if isinstance(i.data, TokenDelta))
         assert "two plus two is four" in deltas
 
@@ -77,7 +80,7 @@ async def test_an_answer_quicker_than_a_batch_sends_no_deltas(ts_agent: AgentFac
     said = [
         i.data.message
         for i in items
-        if isinstance(i.data, ConversationEvent) and isinstance(i.data.message, AssistantMessage)
+        if isinstance(i.data, MessageEvent) and isinstance(i.data.message, AssistantMessage)
     ]
     assert [m.text for m in said] == ["two plus two is four"]
     assert signals == []  # no delta batch, so no signal and no workflow task for it
@@ -92,7 +95,7 @@ async def test_a_retried_model_call_is_announced(ts_agent: AgentFactory) -> None
     retrying = [
         (i.data.attempt, i.data.retry_in_s, i.data.detail)
         for i in items
-        if isinstance(i.data, ConversationEvent) and i.data.status == "retrying_model"
+        if isinstance(i.data, StatusChanged) and i.data.status == "retrying_model"
     ]
     # Each failure is told at once with the next try; each new attempt is told too.
     assert [(a, r) for a, r, _ in retrying] == [(2, 1.0), (2, None), (3, 2.0), (3, None)]
@@ -100,11 +103,7 @@ async def test_a_retried_model_call_is_announced(ts_agent: AgentFactory) -> None
         "The model call failed (503 Server Error); retrying in 1 s (attempt 2 of 10)."
     )
     assert retrying[1][2] == "Trying the model again (attempt 2 of 10)."
-    statuses = [
-        i.data.status
-        for i in items
-        if isinstance(i.data, ConversationEvent) and i.data.type == "status"
-    ]
+    statuses = [i.data.status for i in items if isinstance(i.data, StatusChanged)]
     # Once the call answers, the stream leaves the retrying state.
     assert statuses[-2:] == ["retrying_model", "ended"]
 
@@ -125,3 +124,31 @@ async def test_the_same_500_three_times_is_reported_not_retried_for_minutes(
         assert "the same way 3 times in a row" in notice.text
         await convs.send(cid, "again")
         assert (await convs.result(cid)).answer == "back"
+
+
+async def test_the_snapshot_names_the_last_item_it_reflects_across_continue_as_new(
+    ts_agent: AgentFactory,
+) -> None:
+    model = ScriptedModel(lambda request: AskUser(text=f"reply {len(request.messages)}"))
+    options = ConversationOptions(turns_before_continue_as_new=2)
+    async with ts_agent(model) as convs:
+        cid = await convs.start("test-math", first_message="one", options=options)
+        for n, text in enumerate(("two", "three"), start=2):
+            await convs.wait_for(
+                cid, lambda s, n=n: s.status == "waiting_for_user" and s.turns == n - 1
+            )
+            await convs.send(cid, text)
+        snap = await convs.wait_for(cid, lambda s: s.status == "waiting_for_user" and s.turns == 3)
+        # Idle, so nothing came after the snapshot: its offset is the stream's last.
+        retained = [i async for i in retained_events(convs.client, cid, 0, 10**9)]
+        await convs.send(cid, "four")
+        await convs.wait_for(cid, lambda s: s.status == "waiting_for_user" and s.turns == 4)
+        await convs.end(cid)
+        after = await _collect(convs.client, cid, snap.stream_offset + 1)
+    assert snap.runs > 1
+    assert retained[-1].offset == snap.stream_offset
+    assert after[0].offset == snap.stream_offset + 1
+    said = [i.data for i in after if isinstance(i.data, MessageEvent)]
+    assert [m.index for m in said][:2] == [snap.message_count, snap.message_count + 1]
+    texts = [m.message.text for m in said if isinstance(m.message, UserMessage | AssistantMessage)]
+    assert texts[:2] == ["four", f"reply {snap.message_count + 1}"]

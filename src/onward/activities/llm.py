@@ -24,7 +24,7 @@ from onward.agent.activity_contracts import (
     DecideRequest,
     DecideResult,
 )
-from onward.agent.events import TOPIC_EVENTS, ConversationEvent, TokenDelta
+from onward.agent.events import EVENT_TOPIC_TYPE, TOPIC_EVENTS, StatusChanged, TokenDelta
 from onward.agent.messages import Usage
 from onward.agent.retry import model_retry_policy
 from onward.config import Settings
@@ -154,13 +154,9 @@ async def _publish_status(
     deltas: DeltaRelay, detail: str, *, attempt: int, retry_in_s: float | None = None
 ) -> None:
     stream = await deltas.open()
-    stream.topic(TOPIC_EVENTS, type=ConversationEvent).publish(
-        ConversationEvent(
-            type="status",
-            status="retrying_model",
-            detail=detail,
-            attempt=attempt,
-            retry_in_s=retry_in_s,
+    stream.topic(TOPIC_EVENTS, type=EVENT_TOPIC_TYPE).publish(
+        StatusChanged(
+            status="retrying_model", detail=detail, attempt=attempt, retry_in_s=retry_in_s
         )
     )
 

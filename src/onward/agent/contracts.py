@@ -319,6 +319,10 @@ class ConversationSnapshot(BaseModel):
     messages_offset: int | None = None
     """Transcript index of `messages[0]` (None: `offset`, as recorded before the store)."""
     transcript: TranscriptRef | None = None
+    stream_offset: int = -1
+    """The offset of the newest item in the event stream when the snapshot was taken
+    (-1: none yet, or an older worker answered). Everything at or below it is in the
+    snapshot; subscribe with `after=stream_offset` for exactly what came since."""
 
 
 class ConversationResult(BaseModel):

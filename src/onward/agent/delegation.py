@@ -35,6 +35,13 @@ from onward.agent.contracts import (
     StepResult,
 )
 from onward.agent.decisions import PLAN_TOOL, PlanStep, RunPlan
+from onward.agent.events import (
+    AgentFinished,
+    AgentStarted,
+    ApprovalDecided,
+    ApprovalRequested,
+    UsageChanged,
+)
 from onward.agent.messages import ToolCallMessage, Usage
 from onward.agent.orchestration import activity_failure_reason
 from onward.agent.publisher import Publisher
@@ -90,14 +97,15 @@ class PlanRunner:
                 }
             )
             self.pending[surfaced_id] = _Surfaced(approval, child_id, signal.approval.call_id)
-            self._out.event(
-                "approval_requested",
-                call_id=surfaced_id,
-                tool=approval.tool,
-                args=approval.args,
-                args_hash=approval.args_hash,
-                agent=approval.agent,
-                conversation_id=approval.conversation_id,
+            self._out.emit(
+                ApprovalRequested(
+                    call_id=surfaced_id,
+                    tool=approval.tool,
+                    args=approval.args,
+                    args_hash=approval.args_hash,
+                    agent=approval.agent,
+                    conversation_id=approval.conversation_id,
+                )
             )
             self._on_pending(approval, None)
         else:
@@ -105,13 +113,14 @@ class PlanRunner:
             if closed is None:
                 return
             decision = signal.decision or "closed"
-            self._out.event(
-                "approval_decided",
-                call_id=surfaced_id,
-                tool=closed.approval.tool,
-                decision=decision,
-                agent=closed.approval.agent,
-                conversation_id=closed.approval.conversation_id,
+            self._out.emit(
+                ApprovalDecided(
+                    call_id=surfaced_id,
+                    tool=closed.approval.tool,
+                    decision=decision,
+                    agent=closed.approval.agent,
+                    conversation_id=closed.approval.conversation_id,
+                )
             )
             self._on_pending(closed.approval, decision)
         self._on_waiting(bool(self.pending))
@@ -200,17 +209,18 @@ class PlanRunner:
             results[step.id] = cached.model_copy(
                 update={"step_id": step.id, "reused": True, "usage": Usage()}
             )
-            self._out.event(
-                "agent_finished",
-                agent=step.goal,
-                conversation_id=cached.conversation_id,
-                detail="reused",
-                ok=True,
+            self._out.emit(
+                AgentFinished(
+                    agent=step.goal,
+                    conversation_id=cached.conversation_id,
+                    detail="reused",
+                    ok=True,
+                )
             )
             return
         result = await self._child(step, key, child_id, message, share)
         s.usage = s.usage + result.usage
-        self._out.event("usage", usage=s.usage)
+        self._out.emit(UsageChanged(usage=s.usage))
         if result.outcome == "finished":
             plans.remember(s, cache_key, result)
         results[step.id] = result
@@ -222,7 +232,7 @@ class PlanRunner:
         goal = s.goal.agent(step.goal)
         assert goal is not None  # checked by plans.plan_problem before the plan runs
         self._children[key] = (child_id, step.goal)
-        self._out.event("agent_started", agent=step.goal, conversation_id=child_id)
+        self._out.emit(AgentStarted(agent=step.goal, conversation_id=child_id))
         handle = await workflow.start_child_workflow(
             WORKFLOW_NAME,
             StartConversation(
@@ -268,12 +278,13 @@ class PlanRunner:
                     "usage": r.usage,
                 }
             )
-        self._out.event(
-            "agent_finished",
-            agent=step.goal,
-            conversation_id=child_id,
-            detail=result.outcome,
-            ok=result.outcome == "finished",
+        self._out.emit(
+            AgentFinished(
+                agent=step.goal,
+                conversation_id=child_id,
+                detail=result.outcome,
+                ok=result.outcome == "finished",
+            )
         )
         return result
 

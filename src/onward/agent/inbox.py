@@ -10,6 +10,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from onward.agent.contracts import ConversationState, SendMessage, SendMessageResult
+from onward.agent.events import MessageQueued
 from onward.agent.messages import NoticeMessage, UserMessage
 from onward.agent.publisher import Publisher
 
@@ -52,7 +53,7 @@ class Inbox:
         idle = not in_turn and not s.inbox
         s.inbox.append(msg)
         if not idle:
-            self._out.event("message_queued", detail=msg.text, message_id=mid)
+            self._out.emit(MessageQueued(detail=msg.text, message_id=mid))
             if s.options.message_policy == "interrupt":
                 self.interrupt = True
         # When idle the loop takes it next, so its position is known now.

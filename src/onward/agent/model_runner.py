@@ -31,6 +31,7 @@ from onward.agent.activity_contracts import (
 )
 from onward.agent.contracts import ConversationOptions, ConversationState, Outcome
 from onward.agent.decisions import Decision, Review
+from onward.agent.events import ModelCallStarted, Reviewed, UsageChanged
 from onward.agent.messages import (
     NOTICE_REVIEW_REJECTED,
     AssistantMessage,
@@ -175,7 +176,7 @@ class ModelRunner:
             s.usage = s.usage + result.usage
             self.last_call = result.usage
             s.model_name = result.model_name
-            self._out.event("usage", usage=s.usage)
+            self._out.emit(UsageChanged(usage=s.usage))
             if result.decision is not None:
                 hint = plans.decision_problem(
                     goal, result.decision, review=review, check_topic=check_topic
@@ -215,7 +216,7 @@ class ModelRunner:
                 }
             )
             self._calls += 1
-            self._out.event("model_call_started", detail=str(self._calls))
+            self._out.emit(ModelCallStarted(detail=str(self._calls)))
             options = self._options()
             handle = workflow.start_activity(
                 ACTIVITY_DECIDE,
@@ -277,7 +278,7 @@ class ModelRunner:
         if not isinstance(verdict, Review):
             self._out.say(NoticeMessage(text="The answer could not be reviewed.", level="warning"))
             return True
-        self._out.event("review", agent=reviewer.name, ok=verdict.approved, detail=verdict.feedback)
+        self._out.emit(Reviewed(agent=reviewer.name, ok=verdict.approved, detail=verdict.feedback))
         if verdict.approved:
             return True
         self._out.say(
@@ -313,7 +314,7 @@ class ModelRunner:
             self.failed(exc)
             return False
         s.usage = s.usage + response.usage
-        self._out.event("usage", usage=s.usage)
+        self._out.emit(UsageChanged(usage=s.usage))
         if response.verdict.allowed:
             return True
         self._out.say(UserMessage(text=text))

@@ -37,6 +37,13 @@ from onward.agent.contracts import (
     ToolCallRecord,
 )
 from onward.agent.decisions import ToolCall
+from onward.agent.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    ToolCallFinished,
+    ToolCallProposed,
+    ToolCallStarted,
+)
 from onward.agent.mcp import ORIGIN_PREFIX, execute_mcp_call
 from onward.agent.messages import NoticeMessage, ToolCallMessage, ToolResultMessage
 from onward.agent.publisher import Publisher
@@ -134,12 +141,13 @@ class ToolRunner:
             requested_at=now,
             deadline=now + timeout,
         )
-        self._out.event(
-            "approval_requested",
-            call_id=call.call_id,
-            tool=spec.name,
-            args=call.args,
-            args_hash=self.pending[call.call_id].args_hash,
+        self._out.emit(
+            ApprovalRequested(
+                call_id=call.call_id,
+                tool=spec.name,
+                args=call.args,
+                args_hash=self.pending[call.call_id].args_hash,
+            )
         )
         self._on_pending(self.pending[call.call_id], None)
         workflow.metric_meter().create_counter(METRIC_APPROVALS_REQUESTED, "Approvals asked").add(
@@ -163,11 +171,12 @@ class ToolRunner:
         workflow.metric_meter().create_counter(METRIC_APPROVALS_DECIDED, "Approvals closed").add(
             1, {"tool": spec.name, "decision": decision.decision if decision else "expired"}
         )
-        self._out.event(
-            "approval_decided",
-            call_id=call.call_id,
-            tool=spec.name,
-            decision=decision.decision if decision else "expired",
+        self._out.emit(
+            ApprovalDecided(
+                call_id=call.call_id,
+                tool=spec.name,
+                decision=decision.decision if decision else "expired",
+            )
         )
         if decision is None:
             return "the conversation ended before a decision"
@@ -208,12 +217,10 @@ class ToolRunner:
             taken.add(cid)
             unique.append(call.model_copy(update={"call_id": cid}))
             self._out.say(ToolCallMessage(call_id=cid, tool=call.tool, args=call.args))
-            self._out.event(
-                "tool_call_proposed",
-                call_id=cid,
-                tool=call.tool,
-                args=call.args,
-                args_hash=args_hash(call.args),
+            self._out.emit(
+                ToolCallProposed(
+                    call_id=cid, tool=call.tool, args=call.args, args_hash=args_hash(call.args)
+                )
             )
         outcomes = await asyncio.gather(*(self._run_one(c) for c in unique))
         failed = False
@@ -272,11 +279,9 @@ class ToolRunner:
         return await self._execute(spec, invocation), True
 
     async def _execute(self, spec: ToolSpec, invocation: ToolInvocation) -> ToolOutcome:
-        self._out.event("tool_call_started", call_id=invocation.call_id, tool=spec.name)
+        self._out.emit(ToolCallStarted(call_id=invocation.call_id, tool=spec.name))
         outcome = await self._execute_activity(spec, invocation)
-        self._out.event(
-            "tool_call_finished", call_id=invocation.call_id, tool=spec.name, ok=outcome.ok
-        )
+        self._out.emit(ToolCallFinished(call_id=invocation.call_id, tool=spec.name, ok=outcome.ok))
         return outcome
 
     async def _execute_activity(self, spec: ToolSpec, invocation: ToolInvocation) -> ToolOutcome:

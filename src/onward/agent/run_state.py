@@ -103,8 +103,10 @@ def snapshot(
     status: StatusBoard,
     pending: dict[str, PendingApproval],
     query: StateQuery,
+    stream_offset: int,
 ) -> ConversationSnapshot:
-    """What the `state` query answers: the window's messages from `query.offset` on."""
+    """What the `state` query answers: the window's messages from `query.offset` on,
+    as of stream item `stream_offset`."""
     return ConversationSnapshot(
         conversation_id=s.conversation_id,
         owner=s.owner,
@@ -123,4 +125,5 @@ def snapshot(
         answer=s.answer,
         messages_offset=max(query.offset, s.window_start),
         transcript=s.transcript,
+        stream_offset=stream_offset,
     )

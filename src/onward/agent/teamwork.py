@@ -12,6 +12,7 @@ from collections.abc import Callable
 from onward.agent.contracts import ConversationState, Status
 from onward.agent.decisions import HANDOFF_TOOL, Handoff, RunPlan
 from onward.agent.delegation import PlanRunner
+from onward.agent.events import HandedOff
 from onward.agent.messages import (
     AssistantMessage,
     NoticeMessage,
@@ -75,7 +76,7 @@ class Teamwork:
             )
         )
         s.goal = target
-        self._out.event("handoff", agent=target.name)
+        self._out.emit(HandedOff(agent=target.name))
 
     async def approved(self, answer: str) -> bool:
         """Whether the answer may be given: True without a reviewer or a plan this turn,

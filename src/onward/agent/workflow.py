@@ -390,7 +390,9 @@ class ConversationWorkflow:
 
     @workflow.query(name=QUERY_STATE)
     def state(self, query: StateQuery) -> ConversationSnapshot:
-        return run_state.snapshot(self._s, self._status, self._all_pending(), query)
+        return run_state.snapshot(
+            self._s, self._status, self._all_pending(), query, self._out.last_offset()
+        )
 
     # ---------------------------------------------------------------- helpers
 

@@ -16,13 +16,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic.json_schema import models_json_schema
+from pydantic import TypeAdapter
 from starlette.responses import Response
 from starlette.types import Scope
 from temporalio.client import Client
 from uvicorn.config import LOGGING_CONFIG
 
-from onward.agent.events import ConversationEvent, TokenDelta
+from onward.agent.events import EVENT_ADAPTER, TokenDelta
 from onward.api.auth import token_book
 from onward.api.deps import ApiState
 from onward.api.erasure import Eraser
@@ -222,12 +222,21 @@ def _document_stream_events(app: FastAPI, goal_names: list[str], max_message_cha
                 description=app.description,
                 routes=app.routes,
             )
-            _, extra = models_json_schema(
-                [(ConversationEvent, "serialization"), (TokenDelta, "serialization")],
+            # The event union has no model of its own to name it: it is filed as
+            # `ConversationEvent` (a `oneOf` by `type`) next to its members. Their
+            # validation schema, because it lists their fields (what the serializer
+            # that leaves out unset ones would hide).
+            roots, extra = TypeAdapter.json_schemas(
+                [
+                    ("ConversationEvent", "validation", EVENT_ADAPTER),
+                    ("TokenDelta", "serialization", TypeAdapter(TokenDelta)),
+                ],
                 ref_template="#/components/schemas/{model}",
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in extra.get("$defs", {}).items():
+            definitions: dict[str, Any] = dict(extra.get("$defs", {}))
+            definitions["ConversationEvent"] = roots[("ConversationEvent", "validation")]
+            for name, definition in definitions.items():
                 components.setdefault(name, definition)
             _document_request_rules(components, goal_names, max_message_chars)
             app.openapi_schema = schema

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from onward.agent.events import TOPIC_DELTA
+from onward.agent.events import TokenDelta
 from onward.api.stream_hub import StreamHub, StreamLagged
 from onward.api.worker_watch import WorkerStatus
 from onward.client.streaming import StreamItem
@@ -44,9 +44,7 @@ def encode(event: str, data: str, event_id: int | None = None) -> bytes:
 
 
 def event_name(item: StreamItem) -> str:
-    if item.topic == TOPIC_DELTA:
-        return "delta"
-    return getattr(item.data, "type", item.topic)
+    return "delta" if isinstance(item.data, TokenDelta) else item.data.type
 
 
 def resume_offset(last_event_id: str | None, after: int | None) -> int:
@@ -115,6 +113,7 @@ async def conversation_sse(
             if isinstance(got, WorkerStatus):
                 yield encode("worker", json.dumps(got.payload()))
                 continue
+            # The item was decoded once, into its model; this is its only encoding.
             yield encode(event_name(got), got.data.model_dump_json(), got.offset)
     finally:
         for task in (reader, getter):

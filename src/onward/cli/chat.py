@@ -11,83 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 import threading
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, TextIO
 from urllib.parse import quote
 
-import httpx
-
-from onward.client.sse import SseDecoder, SseEvent
+from onward.agent.events import StatusChanged
+from onward.agent.messages import MESSAGES_ADAPTER, Usage
+from onward.cli.chat_api import ApiClient, ChatEvent, client_for
+from onward.cli.chat_render import ChatPrinter, usage_text
 from onward.exceptions import ChatError
 
 IDLE = frozenset({"waiting_for_user", "waiting_for_approval", "budget_exhausted", "ended"})
 """Statuses in which the agent waits for someone (or has stopped)."""
 BUSY = frozenset({"thinking", "retrying_model", "running_tools"})
-RECONNECTS = 5
-
-
-class ApiClient:
-    """A small client of onward's HTTP API (the calls the terminal chat needs)."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        try:
-            response = await self.http.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            raise ChatError(
-                f"the API at {self.http.base_url} is not reachable ({exc!r}); "
-                "start it with `onward up`"
-            ) from exc
-        if response.status_code == 204:
-            return None
-        if response.is_error:
-            raise ChatError(_reason(response))
-        return response.json()
-
-    async def events(self, conversation_id: str, after: int = -1) -> AsyncGenerator[SseEvent]:
-        """The conversation's events after offset `after`, reconnecting (from the last
-        offset seen) when the connection drops, until the conversation ends."""
-        path = f"/v1/conversations/{quote(conversation_id)}/events"
-        failures = 0
-        while True:
-            try:
-                async with self.http.stream(
-                    "GET", path, headers={"Last-Event-ID": str(after)}
-                ) as response:
-                    if response.is_error:
-                        await response.aread()
-                        raise ChatError(_reason(response))
-                    decoder = SseDecoder()
-                    async for line in response.aiter_lines():
-                        event = decoder.feed(line)
-                        if event is None:
-                            continue
-                        if event.event == "end":
-                            return
-                        if event.event == "stream_error":
-                            raise ChatError(f"the event stream failed: {event.data}")
-                        if event.id is not None:
-                            after = int(event.id)
-                        failures = 0
-                        yield event
-            except httpx.TransportError as exc:
-                failures += 1
-                if failures > RECONNECTS:
-                    raise ChatError(f"lost the event stream ({exc!r})") from exc
-                await asyncio.sleep(0.25 * 2**failures)  # back off before reconnecting
-
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{error['reason']} ({response.status_code} {error['code']})"
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code}: {response.text[:200]}"
 
 
 class LineReader:
@@ -119,21 +57,14 @@ class TerminalChat:
 
     def __init__(self, api: ApiClient, write: Callable[[str], None], reader: LineReader) -> None:
         self.api = api
-        self._write = write
+        self.out = ChatPrinter(write)
+        self.say = self.out.say
         self.reader = reader
         self.cid = ""
-        self._events: AsyncGenerator[SseEvent] | None = None
-        self._streamed = ""
-        self._skip_until = -1
-
-    def write(self, text: str) -> None:
-        self._write(printable(text))
-
-    def say(self, text: str = "") -> None:
-        self.write(text + "\n")
+        self._events: AsyncGenerator[ChatEvent] | None = None
 
     async def ask(self, prompt: str) -> str | None:
-        self.write(prompt)
+        self.out.write(prompt)
         return await self.reader.read()
 
     async def start(self, goal: str) -> bool:
@@ -154,15 +85,15 @@ class TerminalChat:
         self.say(f"(conversation {self.cid}; Ctrl-D leaves, `onward chat --resume {self.cid}`)")
         return True
 
-    async def resume(self, conversation_id: str) -> str:
-        """Show the end of the transcript; returns the current status."""
+    async def resume(self, conversation_id: str) -> tuple[str, int]:
+        """Show the end of the transcript; returns the current status and the stream
+        offset the transcript shown is as of."""
         detail = await self.api.call("GET", f"/v1/conversations/{quote(conversation_id)}")
         self.cid = conversation_id
         self.say(f"(resuming {conversation_id}: {detail['goal']}, {detail['status']})")
-        for message in detail["messages"][-10:]:
-            self._print_message(message, replay=True)
-        self._skip_until = detail["message_count"] - 1
-        return detail["status"]
+        for message in MESSAGES_ADAPTER.validate_python(detail["messages"][-10:]):
+            self.out.message(message, replay=True)
+        return detail["status"], int(detail["stream_offset"])
 
     async def fork(self, spec: str) -> str:
         """Fork `ID@TURN`; returns the fork's id."""
@@ -187,9 +118,9 @@ class TerminalChat:
 
     async def _run(self, goal: str | None, resume: str | None) -> None:
         if resume:
-            status = await self.resume(resume)
-            self._events = self.api.events(self.cid)
-            status = await self._catch_up(status)
+            status, seen = await self.resume(resume)
+            # What is shown is as of `seen`: the stream carries on from there.
+            self._events = self.api.events(self.cid, after=seen)
             if status not in IDLE:
                 status = await self._until_idle(after_busy=False)
         else:
@@ -205,7 +136,7 @@ class TerminalChat:
                 return
             status = await self._until_idle(after_busy=True)
         detail = await self.api.call("GET", f"/v1/conversations/{quote(self.cid)}?offset=0")
-        self.say(f"(conversation ended: {_usage(detail['usage'])})")
+        self.say(f"(conversation ended: {usage_text(Usage.model_validate(detail['usage']))})")
 
     async def _read_message(self) -> str | None:
         while True:
@@ -262,84 +193,20 @@ class TerminalChat:
             await self.api.call("POST", path, body)
         return True
 
-    async def _catch_up(self, status: str) -> str:
-        """Read the replayed stream quietly up to the state already shown.
-
-        The stream starts at the beginning; everything up to the last message shown is
-        old, and so is (for a waiting conversation) the status that followed it.
-        """
-        assert self._events is not None
-        passed = self._skip_until < 0
-        async for event in self._events:
-            data = json.loads(event.data)
-            if not passed:
-                passed = event.event == "message" and data["index"] >= self._skip_until
-                if passed and status not in IDLE:
-                    return status  # busy: what follows is news, shown by the caller
-            elif event.event == "status" and data["status"] in IDLE:
-                return str(data["status"])
-        return "ended"
-
     async def _until_idle(self, *, after_busy: bool) -> str:
         """Print events until the agent waits (after having been busy, if asked)."""
         assert self._events is not None
         busy_seen = not after_busy
         async for event in self._events:
-            data = json.loads(event.data)
-            self._show(event.event, data)
-            if event.event != "status":
+            self.out.show(event)
+            if not isinstance(event, StatusChanged):
                 continue
-            status = data["status"]
+            status = event.status
             if status in BUSY:
                 busy_seen = True
             elif status in IDLE and (busy_seen or status == "ended"):
                 return status
         return "ended"
-
-    def _show(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "message":
-            self._print_message(data["message"], replay=False)
-        elif kind == "model_call_started":
-            self._finish_stream()
-        elif kind == "delta":
-            if not self._streamed:
-                self.write("agent> ")
-            self._streamed += data["text"]
-            self.write(data["text"])
-        elif kind == "status" and data["status"] == "retrying_model":
-            self.say(f"({retrying(data)})")
-        elif kind == "worker":
-            self.say("(a worker is running again)" if data["polling"] else f"({data['detail']})")
-
-    def _finish_stream(self) -> None:
-        if self._streamed:
-            self.write("\n")
-        self._streamed = ""
-
-    def _print_message(self, message: dict[str, Any], *, replay: bool) -> None:
-        kind = message["kind"]
-        if kind == "assistant":
-            streamed, self._streamed = self._streamed, ""
-            if streamed and streamed.strip() == message["text"].strip():
-                self.write("\n")
-            elif streamed:
-                self.say(f"\nagent> {message['text']}")
-            else:
-                self.say(f"agent> {message['text']}")
-        elif kind == "user" and replay:
-            self.say(f"you> {message['text']}")
-        elif kind == "tool_call":
-            self._finish_stream()
-            args = json.dumps(message["args"], ensure_ascii=False)
-            self.say(f"  → {message['tool']}({args})")
-        elif kind == "tool_result":
-            shown = message["content"] if message["ok"] else message["error"]
-            text = shown if isinstance(shown, str) else json.dumps(shown, ensure_ascii=False)
-            status = "ok" if message["ok"] else "failed"
-            self.say(f"  ← {message['tool']} {status}: {_shorten(text)}")
-        elif kind == "notice":
-            self._finish_stream()
-            self.say(f"[{message['level']}] {message['text']}")
 
 
 def fork_spec(spec: str) -> tuple[str, int]:
@@ -352,47 +219,6 @@ def fork_spec(spec: str) -> tuple[str, int]:
     if not at or not source or not turn.strip().isdigit():
         raise ChatError(f"--fork takes ID@TURN (e.g. conv-1a2b3c@2), not {spec!r}")
     return source, int(turn)
-
-
-def retrying(status: dict[str, Any]) -> str:
-    """A `retrying_model` status in words: which attempt, and when the next one runs."""
-    parts = ["retrying the model"]
-    if status.get("attempt"):
-        parts.append(f"attempt {status['attempt']}")
-    if status.get("retry_in_s") is not None:
-        parts.append(f"next try in {float(status['retry_in_s']):.0f} s")
-    return ", ".join(parts) + f": {status.get('detail') or 'temporary error'}"
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """`text` without control characters: model or user text must not be able to move
-    the cursor, recolour or retitle the terminal with escape sequences."""
-    return _CONTROL.sub("", text)
-
-
-def _shorten(text: str, limit: int = 240) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _usage(usage: dict[str, Any]) -> str:
-    tokens = usage["input_tokens"] + usage["output_tokens"]
-    if usage["cost_unknown_requests"] and not usage["cost_usd"]:
-        cost = "cost unknown"
-    else:
-        cost = f"${usage['cost_usd'] or 0:.4f}"
-    return f"{usage['requests']} model calls, {tokens} tokens, {cost}"
-
-
-def client_for(base_url: str, token: str) -> httpx.AsyncClient:
-    """An HTTP client for the API; reads wait long enough for keep-alives."""
-    return httpx.AsyncClient(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=httpx.Timeout(30.0, read=60.0),
-    )
 
 
 async def chat(

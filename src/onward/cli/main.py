@@ -351,7 +351,8 @@ def conversations(
     """List my conversations, newest first."""
     from rich.markup import escape
 
-    from onward.cli.chat import list_conversations, printable
+    from onward.cli.chat import list_conversations
+    from onward.cli.chat_render import printable
     from onward.exceptions import ChatError
 
     base, secret = _api_target(url, token)

@@ -1,17 +1,29 @@
-"""Client-side reading of a conversation's live events (for SSE, CLI and tests)."""
+"""Client-side reading of a conversation's live events (for SSE, CLI and tests).
+
+Each item is decoded once, from its payload's JSON straight into its typed model (a
+`ConversationEvent` or a `TokenDelta`, chosen by topic), and not first into a dict.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.common import RawValue
 from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowStreamClient
 from temporalio.contrib.workflow_streams._types import _decode_payload
+from temporalio.converter import PayloadConverter
 
-from onward.agent.events import TOPIC_DELTA, TOPIC_EVENTS, ConversationEvent, TokenDelta
+from onward.agent.events import (
+    EVENT_TOPIC_TYPE,
+    TOPIC_DELTA,
+    TOPIC_EVENTS,
+    ConversationEvent,
+    TokenDelta,
+)
 
 _POLL = "__temporal_workflow_stream_poll"
 """The stream's read handler: an update that waits for items, and a query (same name)
@@ -27,11 +39,11 @@ class StreamItem:
     data: ConversationEvent | TokenDelta
 
 
-def _item(offset: int, topic: str, raw: Any) -> StreamItem:
+def _item(converter: PayloadConverter, offset: int, topic: str, payload: Payload) -> StreamItem:
     data: ConversationEvent | TokenDelta = (
-        TokenDelta.model_validate(raw)
+        converter.from_payload(payload, TokenDelta)
         if topic == TOPIC_DELTA
-        else ConversationEvent.model_validate(raw)
+        else converter.from_payload(payload, EVENT_TOPIC_TYPE)
     )
     return StreamItem(offset=offset, topic=topic, data=data)
 
@@ -52,9 +64,13 @@ async def conversation_events(
     of these (`onward.api.stream_hub`), not one each.
     """
     stream = WorkflowStreamClient.create(client, conversation_id)
+    converter = client.data_converter.payload_converter
     topics = [TOPIC_EVENTS, TOPIC_DELTA] if include_deltas else [TOPIC_EVENTS]
-    async for item in stream.subscribe(topics, from_offset, poll_cooldown=poll_cooldown):
-        yield _item(item.offset, item.topic, item.data)
+    # Raw payloads: the topics carry different types, decoded by `_item` by topic.
+    async for item in stream.subscribe(
+        topics, from_offset, result_type=RawValue, poll_cooldown=poll_cooldown
+    ):
+        yield _item(converter, item.offset, item.topic, item.data.payload)
 
 
 async def retained_events(
@@ -74,7 +90,7 @@ async def retained_events(
         for wire in result.items:
             if wire.offset >= until_offset:
                 return
-            yield _item(wire.offset, wire.topic, converter.from_payload(_decode_payload(wire.data)))
+            yield _item(converter, wire.offset, wire.topic, _decode_payload(wire.data))
         if not result.items or result.next_offset <= offset:
             return
         offset = result.next_offset

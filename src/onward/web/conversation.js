@@ -30,7 +30,8 @@ export class ConversationView {
     this.agents = new Map(); // child conversation id -> its progress line
     this.users = []; // [index, text] of the user's messages, in order
     this.streamIndex = -1; // transcript index of the latest message seen on the stream
-    this.lastOffset = Number(sessionStorage.getItem(OFFSET_KEY + id) ?? -1);
+    const stored = sessionStorage.getItem(OFFSET_KEY + id);
+    this.lastOffset = stored === null ? null : Number(stored); // null: from the snapshot
     this.times = JSON.parse(localStorage.getItem(TIMES_KEY + id) || "{}");
     this.source = null;
     this.retry = null;
@@ -58,6 +59,9 @@ export class ConversationView {
     this.setStatus(detail.status, { detail: detail.status_detail });
     $("usage").textContent = usageText(detail.usage);
     this.scroll(true);
+    // A tab new to this conversation starts the stream where the snapshot ends:
+    // replaying the retained items on top of the transcript would show them twice.
+    if (this.lastOffset === null) this.lastOffset = detail.stream_offset ?? -1;
     this.connect();
     return detail;
   }
