@@ -56,7 +56,8 @@ _DESCRIPTIONS: dict[int, str] = {
     422: "The request is invalid (schema, message too long, key reused for another body, …).",
     429: "A per-user limit was reached, or the conversation is busy; `Retry-After` says "
     "when to try again.",
-    503: "Temporal is not reachable.",
+    503: "Temporal is not reachable, or no worker answers the conversation "
+    "(`worker_unavailable`); retry later.",
 }
 _CODES: dict[int, str] = {
     400: "bad_request",

@@ -30,7 +30,7 @@ WORKER_DOWN_DETAIL = (
 )
 _PROBE_QUERY = "__temporal_workflow_metadata"
 """Built into every Python workflow: cheap, and it needs no handler of ours."""
-_NO_WORKER = frozenset(
+NO_WORKER_STATUSES = frozenset(
     {
         RPCStatusCode.DEADLINE_EXCEEDED,
         # The SDK's own `rpc_timeout` surfaces as CANCELLED ("Timeout expired").
@@ -68,5 +68,5 @@ async def worker_answers(client: Client, conversation_id: str, timeout_s: float)
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
         return True  # a worker ran the query, even if it refused it
     except RPCError as exc:
-        return False if exc.status in _NO_WORKER else None
+        return False if exc.status in NO_WORKER_STATUSES else None
     return True

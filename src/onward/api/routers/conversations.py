@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
+from temporalio.service import RPCError
 
 from onward.api.creating import create
 from onward.api.deps import (
@@ -48,6 +49,7 @@ from onward.api.schemas import (
 )
 from onward.api.sse import conversation_sse, resume_offset
 from onward.api.sse_doc import SSE_DOC
+from onward.api.worker_watch import NO_WORKER_STATUSES, WORKER_DOWN_DETAIL
 from onward.client.conversations import ConversationNotFound
 from onward.config import Settings
 from onward.exceptions import InputRejected
@@ -63,6 +65,10 @@ _OWNED = error_responses(404)
 _INPUT = error_responses(400, 404, 409, 413, 429)
 _NO_MESSAGES = 2**31 - 1
 """A transcript offset past any real one, for snapshots that need no messages."""
+SNAPSHOT_TIMEOUT_S = 10.0
+"""How long reading a conversation waits for a worker to answer: only a worker can
+(Temporal would hold the request about 30 s before saying none polls), and a page
+that loads a conversation should say promptly that no worker runs."""
 
 
 def checked_text(text: str, settings: Settings) -> str:
@@ -141,7 +147,7 @@ async def list_conversations(
 @router.get(
     "/{conversation_id}",
     response_model=ConversationDetail,
-    responses=_OWNED,
+    responses=error_responses(404, 503),
     summary="Read a conversation",
 )
 async def get_conversation(
@@ -159,7 +165,12 @@ async def get_conversation(
     `<parent>~<step key>`), read-only: their approvals are decided on the parent.
     """
     cid = conversation.conversation_id
-    snap = await convs.snapshot(cid, offset)
+    try:
+        snap = await convs.snapshot(cid, offset, rpc_timeout_s=SNAPSHOT_TIMEOUT_S)
+    except RPCError as exc:
+        if exc.status in NO_WORKER_STATUSES:
+            raise ApiError(503, "worker_unavailable", WORKER_DOWN_DETAIL) from exc
+        raise
     if snap.status == "ended" and conversation.parent_id is None:
         await index.mark_closed([cid])  # no longer counts against the owner's cap
     fields: dict[str, Any] = dict(snap)
