@@ -22,16 +22,21 @@ WorkflowSandbox = Literal["auto", "shared", "isolated", "off"]
 ModelStream = Literal["auto", "on", "off"]
 
 
+ONWARD_ENV = SettingsConfigDict(
+    env_prefix="ONWARD_",
+    env_file=".env",
+    extra="ignore",
+    validate_default=True,
+    populate_by_name=True,
+)
+"""How onward's settings classes read the environment (`ONWARD_*` and a `.env` file);
+goal modules with settings of their own use it too."""
+
+
 class Settings(BaseSettings):
     """Effective configuration. Every field is documented in the README table."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ONWARD_",
-        env_file=".env",
-        extra="ignore",
-        validate_default=True,
-        populate_by_name=True,
-    )
+    model_config = ONWARD_ENV
 
     data_dir: Path = Field(
         default=Path(".onward"), description="Embedded server database, ledger, payloads."

@@ -9,19 +9,15 @@ never enter a workflow's input or history.
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
+
+from onward.config import ONWARD_ENV
 
 
 class ExampleSettings(BaseSettings):
     """What the bundled goals' tools read at run time. Documented in the README table."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ONWARD_",
-        env_file=".env",
-        extra="ignore",
-        validate_default=True,
-        populate_by_name=True,
-    )
+    model_config = ONWARD_ENV
 
     stripe_api_key: SecretStr | None = Field(
         default=None,
