@@ -143,16 +143,22 @@ def _found_line(step: Step, task: Task) -> str | None:
     return f"- Found {len(items)} {human(key)} {items_phrase(step.call.args)}: {join(names)}"
 
 
+_ECHO_CHARS = 40
+
+
 def _outcome(step: Step) -> str:
     """What a call that returned no list came to: its note when it gave one, else its
-    fields, less those that only repeat what it was asked ("question …")."""
+    fields, less the long ones that only repeat what it was asked (the question read
+    back); a short one (an email address) confirms where things went."""
     top = step.top
     if not top:
         return facts(step.content)
     if isinstance(note := top.get("note"), str) and note:
         return note
     args = step.call.args
-    fresh = {k: v for k, v in top.items() if k not in args or args[k] != v}
+    fresh = {
+        k: v for k, v in top.items() if k not in args or args[k] != v or len(str(v)) <= _ECHO_CHARS
+    }
     return facts(fresh)
 
 
