@@ -186,7 +186,7 @@ async def _kill_loop(api: Process, kills: int, seed: int, drivers: asyncio.Futur
     done = 0
     while done < kills and not drivers.done():
         await asyncio.to_thread(wait_for_port, "127.0.0.1", port, 30.0, api.proc)
-        await asyncio.wait({drivers}, timeout=rng.uniform(0.05, 1.5))
+        await asyncio.wait({drivers}, timeout=rng.uniform(0.05, 0.75))
         if drivers.done():
             break
         api.kill()
