@@ -293,4 +293,8 @@ async def test_support_sends_what_the_help_center_does_not_answer_to_a_person(
         assert turn.results[0].content["articles"][0]["id"] == "kb-14"
         assert turn.approvals == 1
         await convs.end(cid)
-    assert len(ledger.rows("tickets")) == 1 and len(ledger.rows("outbox")) == 1
+        # A complaint said as a statement is support's business too, not off topic.
+        cid, turn = await begin(convs, "support", "I want my money back")
+        assert [c.tool for c in turn.calls] == ["search_kb", "classify", "create_ticket"]
+        await convs.end(cid)
+    assert len(ledger.rows("tickets")) == 2 and len(ledger.rows("outbox")) == 1

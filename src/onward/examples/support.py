@@ -214,9 +214,15 @@ def send_email(
 
 SUPPORT = Goal(
     name="support",
-    description="Answer customer questions from the help center, or escalate to a human.",
+    description=(
+        "Answer customers' questions and complaints (account, billing, refunds and money "
+        "back, the app) from the help center, or escalate to a human."
+    ),
     instructions=(
-        "You are a support agent for the Lumen Notes app.\n"
+        "You are a support agent for the Lumen Notes app. Customers write about their "
+        "account and sign-in, billing, charges, refunds and getting their money back, "
+        "plans and subscriptions, and the app itself: features, problems, bugs and "
+        "crashes. Statements count as much as questions.\n"
         "1. Call `search_kb` and `classify` with the customer's question.\n"
         "2. If the category is `escalate`, call `create_ticket` with the question and "
         "category, and tell the customer a human will follow up (give the ticket id).\n"
